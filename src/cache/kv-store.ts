@@ -1,0 +1,80 @@
+import { type Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
+
+/**
+ * Cache entries and counters shared by replicas: Redis when REDIS_URL is set, an in-process
+ * LRU otherwise. Values are strings; callers serialize.
+ */
+export interface KeyValueStore {
+  readonly mode: 'redis' | 'memory';
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, ttlSeconds: number): Promise<void>;
+  del(...keys: string[]): Promise<void>;
+  /** Adds 1 and returns the new value; the key expires `ttlSeconds` after its first increment. */
+  increment(key: string, ttlSeconds: number): Promise<number>;
+  /** Seconds until the key expires; -1 when it has no expiry or does not exist. */
+  ttl(key: string): Promise<number>;
+  ping(): Promise<void>;
+}
+
+// INCR and the first EXPIRE in one atomic step, so a crash between them cannot leave a
+// counter that never expires.
+const INCREMENT = `
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n`;
+
+export function createRedisStore(redis: Redis, prefix = 'cs:'): KeyValueStore {
+  return {
+    mode: 'redis',
+    get: (key) => redis.get(prefix + key),
+    async set(key, value, ttlSeconds) {
+      await redis.set(prefix + key, value, 'EX', Math.max(1, Math.ceil(ttlSeconds)));
+    },
+    async del(...keys) {
+      if (keys.length) {
+        await redis.del(...keys.map((k) => prefix + k));
+      }
+    },
+    async increment(key, ttlSeconds) {
+      return Number(
+        await redis.eval(INCREMENT, 1, prefix + key, Math.max(1, Math.ceil(ttlSeconds))),
+      );
+    },
+    async ttl(key) {
+      const seconds = await redis.ttl(prefix + key);
+      return seconds < 0 ? -1 : seconds;
+    },
+    async ping() {
+      await redis.ping();
+    },
+  };
+}
+
+export function createMemoryStore(maxEntries = 50_000): KeyValueStore {
+  const cache = new LRUCache<string, string>({ max: maxEntries, ttlAutopurge: false });
+  return {
+    mode: 'memory',
+    get: async (key) => cache.get(key) ?? null,
+    async set(key, value, ttlSeconds) {
+      cache.set(key, value, { ttl: ttlSeconds * 1000 });
+    },
+    async del(...keys) {
+      for (const key of keys) {
+        cache.delete(key);
+      }
+    },
+    async increment(key, ttlSeconds) {
+      const current = cache.get(key);
+      const next = (current ? Number(current) : 0) + 1;
+      // noUpdateTTL keeps the window fixed from the first increment, as the Redis script does.
+      cache.set(key, String(next), current ? { noUpdateTTL: true } : { ttl: ttlSeconds * 1000 });
+      return next;
+    },
+    async ttl(key) {
+      const ms = cache.getRemainingTTL(key);
+      return ms > 0 && Number.isFinite(ms) ? Math.ceil(ms / 1000) : -1;
+    },
+    async ping() {},
+  };
+}

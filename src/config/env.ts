@@ -1,0 +1,142 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Every environment variable the server reads, parsed once and frozen. Nothing else in
+ * the code reads `process.env`. The README's configuration table mirrors this schema.
+ */
+
+const bool = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .optional()
+    .transform((v) => (v === undefined ? fallback : v === 'true' || v === '1' || v === 'yes'));
+
+const int = (fallback: number, min: number, max: number) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  HOST: z.string().default('0.0.0.0'),
+  PORT: int(4000, 0, 65535),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  /** Where the embedded default keeps its database, keys and generated secrets. */
+  DATA_DIR: z.string().default('./.data'),
+  DATABASE_URL: optionalString.pipe(z.url().optional()),
+  DATABASE_POOL_SIZE: int(10, 1, 1000),
+  /** Port of the embedded PostgreSQL; 0 picks a free one at each start. */
+  EMBEDDED_PG_PORT: int(0, 0, 65535),
+  /** Bound on every SQL statement so a request never hangs on a stuck database. */
+  DB_STATEMENT_TIMEOUT_MS: int(15_000, 100, 600_000), // 15 s
+  REDIS_URL: optionalString.pipe(z.url().optional()),
+
+  JWT_SECRET: optionalString,
+  JWT_TTL_SECONDS: int(3600, 60, 30 * 24 * 3600), // 1 h
+  ADMIN_USERNAME: z.string().default('admin'),
+  ADMIN_PASSWORD: optionalString.pipe(z.string().min(8).max(256).optional()),
+
+  /** Largest `first` accepted by any connection field. */
+  MAX_PAGE_SIZE: int(100, 1, 1000),
+  /** Introspection and GraphiQL default to on outside production. */
+  GRAPHQL_INTROSPECTION: z.enum(['true', 'false']).optional(),
+  GRAPHIQL: z.enum(['true', 'false']).optional(),
+  /** How long SIGTERM waits for in-flight work before the process exits anyway. */
+  SHUTDOWN_GRACE_MS: int(10_000, 0, 300_000), // 10 s
+  METRICS: bool(true),
+});
+
+export type Env = z.infer<typeof schema>;
+
+/** The name of every variable the server reads. */
+export const ENV_VARIABLES = Object.keys(schema.shape) as (keyof Env)[];
+
+export interface Config {
+  readonly nodeEnv: Env['NODE_ENV'];
+  readonly production: boolean;
+  readonly host: string;
+  readonly port: number;
+  readonly logLevel: Env['LOG_LEVEL'];
+  readonly dataDir: string;
+  readonly database: {
+    /** Unset: the process starts an embedded PostgreSQL under `dataDir`. */
+    readonly url: string | undefined;
+    readonly poolSize: number;
+    readonly embeddedPort: number;
+    readonly statementTimeoutMs: number;
+  };
+  readonly redisUrl: string | undefined;
+  readonly auth: {
+    /** Unset with the embedded database: a random secret persisted in `dataDir`. */
+    readonly jwtSecret: string | undefined;
+    readonly jwtTtlSeconds: number;
+    readonly adminUsername: string;
+    readonly adminPassword: string | undefined;
+  };
+  readonly graphql: {
+    readonly maxPageSize: number;
+    readonly introspection: boolean;
+    readonly graphiql: boolean;
+  };
+  readonly shutdownGraceMs: number;
+  readonly metrics: boolean;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parses `source` (default `process.env`); throws a {@link ConfigError} naming each bad variable. */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(source);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  const env = parsed.data;
+  const production = env.NODE_ENV === 'production';
+
+  if (env.JWT_SECRET !== undefined && production && Buffer.byteLength(env.JWT_SECRET) < 32) {
+    throw new ConfigError('Invalid configuration:\n  JWT_SECRET: must be at least 32 bytes');
+  }
+  if (env.DATABASE_URL !== undefined && env.JWT_SECRET === undefined) {
+    // Replicas sharing a database must share the signing secret, so it cannot be generated.
+    throw new ConfigError(
+      'Invalid configuration:\n  JWT_SECRET: required when DATABASE_URL is set',
+    );
+  }
+
+  return Object.freeze({
+    nodeEnv: env.NODE_ENV,
+    production,
+    host: env.HOST,
+    port: env.PORT,
+    logLevel: env.LOG_LEVEL,
+    dataDir: path.resolve(env.DATA_DIR),
+    database: Object.freeze({
+      url: env.DATABASE_URL,
+      poolSize: env.DATABASE_POOL_SIZE,
+      embeddedPort: env.EMBEDDED_PG_PORT,
+      statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
+    }),
+    redisUrl: env.REDIS_URL,
+    auth: Object.freeze({
+      jwtSecret: env.JWT_SECRET,
+      jwtTtlSeconds: env.JWT_TTL_SECONDS,
+      adminUsername: env.ADMIN_USERNAME,
+      adminPassword: env.ADMIN_PASSWORD,
+    }),
+    graphql: Object.freeze({
+      maxPageSize: env.MAX_PAGE_SIZE,
+      introspection: env.GRAPHQL_INTROSPECTION ? env.GRAPHQL_INTROSPECTION === 'true' : !production,
+      graphiql: env.GRAPHIQL ? env.GRAPHIQL === 'true' : !production,
+    }),
+    shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    metrics: env.METRICS,
+  });
+}

@@ -1,0 +1,5 @@
+import { isAuthenticated } from '../../graphql/rules';
+
+export const historyRules = {
+  Subscription: { contextHistory: isAuthenticated },
+};

@@ -1,0 +1,5 @@
+import { isAuthenticated } from '../../graphql/rules';
+
+export const inferenceRules = {
+  Mutation: { infer: isAuthenticated },
+};

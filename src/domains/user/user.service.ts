@@ -1,0 +1,174 @@
+import { In, QueryFailedError, type DataSource, type Repository } from 'typeorm';
+import { AppError, ErrorCode, badInput, conflict, forbidden, notFound } from '../../graphql/errors';
+import { isUuid, parseId } from '../../graphql/ids';
+import { decodeCursor, encodeCursor } from '../../graphql/pagination';
+import { type IssuedToken, type JwtService } from '../../security/jwt';
+import {
+  dummyPasswordHash,
+  generatePassword,
+  hashPassword,
+  verifyPassword,
+} from '../../security/passwords';
+import { Role } from './role';
+import { User } from './user.entity';
+import { PASSWORD_MAX, USERNAME_MAX, type CreateUserInput } from './user.inputs';
+
+const UNIQUE_VIOLATION = '23505';
+
+export interface UserPage {
+  readonly rows: User[];
+  readonly cursorOf: (user: User) => string;
+}
+
+export interface BootstrapResult {
+  /** Set only when this call created the admin with a generated password. */
+  readonly generatedPassword?: string;
+  readonly created: boolean;
+}
+
+/** Users, passwords and login. Knows nothing of GraphQL beyond the coded errors it throws. */
+export class UserService {
+  private readonly repo: Repository<User>;
+
+  constructor(
+    dataSource: DataSource,
+    private readonly jwt: JwtService,
+  ) {
+    this.repo = dataSource.getRepository(User);
+  }
+
+  findByIds(ids: readonly string[]): Promise<User[]> {
+    const valid = ids.filter(isUuid);
+    return valid.length ? this.repo.findBy({ id: In(valid) }) : Promise.resolve([]);
+  }
+
+  async login(username: string, password: string): Promise<IssuedToken & { user: User }> {
+    if (username.length === 0 || password.length === 0) {
+      throw badInput('username and password are required');
+    }
+    if (username.length > USERNAME_MAX || password.length > PASSWORD_MAX) {
+      throw badInput('username or password is too long');
+    }
+    const user = await this.repo
+      .createQueryBuilder('u')
+      .addSelect('u.passwordHash')
+      .where('lower(u.username) = lower(:username)', { username })
+      .getOne();
+    // Hash even for an unknown username, so timing does not tell which usernames exist.
+    const ok = await verifyPassword(password, user?.passwordHash ?? (await dummyPasswordHash()));
+    if (!user || !ok) {
+      throw new AppError(ErrorCode.UNAUTHENTICATED, 'Invalid username or password');
+    }
+    if (user.disabled) {
+      throw forbidden('This account is disabled');
+    }
+    return { ...this.jwt.issue(user.id, user.role), user };
+  }
+
+  async create(input: CreateUserInput): Promise<User> {
+    const passwordHash = await hashPassword(input.password);
+    try {
+      const inserted = await this.repo
+        .createQueryBuilder()
+        .insert()
+        .values({
+          username: input.username,
+          passwordHash,
+          email: input.email ?? null,
+          fullName: input.fullName ?? null,
+          role: input.role ?? Role.USER,
+        })
+        .returning('*')
+        .execute();
+      return this.repo.create(inserted.generatedMaps[0] as User);
+    } catch (error) {
+      if (
+        error instanceof QueryFailedError &&
+        (error.driverError as { code?: string }).code === UNIQUE_VIOLATION
+      ) {
+        throw conflict('Username already taken', { field: 'username' });
+      }
+      throw error;
+    }
+  }
+
+  /** Self or admin; others get FORBIDDEN whether or not the id exists. */
+  async getVisible(viewer: User, id: string): Promise<User | null> {
+    const userId = parseId(id);
+    if (viewer.role !== Role.ADMIN && viewer.id !== userId) {
+      throw forbidden('You may only read your own user');
+    }
+    return this.repo.findOneBy({ id: userId });
+  }
+
+  async setDisabled(viewer: User, id: string, disabled: boolean): Promise<User> {
+    const userId = parseId(id);
+    if (viewer.id === userId && disabled) {
+      throw badInput('You cannot disable your own account', { argument: 'id' });
+    }
+    const result = await this.repo
+      .createQueryBuilder()
+      .update()
+      .set({ disabled })
+      .where('id = :id', { id: userId })
+      .returning('*')
+      .execute();
+    if (!result.affected) {
+      throw notFound('User');
+    }
+    return this.repo.create(result.raw[0] as User);
+  }
+
+  /** Keyset page over (created_at, id); fetches `size + 1` rows to know if more follow. */
+  async page(size: number, after: string | null | undefined): Promise<UserPage> {
+    const qb = this.repo
+      .createQueryBuilder('u')
+      .orderBy('u.createdAt', 'ASC')
+      .addOrderBy('u.id', 'ASC');
+    if (after) {
+      const [createdAt, id] = decodeCursor(after, 2);
+      if (
+        typeof createdAt !== 'string' ||
+        Number.isNaN(Date.parse(createdAt)) ||
+        !isUuid(String(id))
+      ) {
+        throw badInput('Invalid cursor', { argument: 'after' });
+      }
+      qb.where('(u.created_at, u.id) > (:createdAt, :id)', { createdAt, id });
+    }
+    const rows = await qb.limit(size + 1).getMany();
+    return { rows, cursorOf: (u) => encodeCursor([u.createdAt.toISOString(), u.id]) };
+  }
+
+  async hasAdmin(): Promise<boolean> {
+    return (await this.repo.countBy({ role: Role.ADMIN })) > 0;
+  }
+
+  count(): Promise<number> {
+    return this.repo.count();
+  }
+
+  /**
+   * Creates the first admin when there is none. With no password configured, one is generated
+   * and returned for printing once; only its hash is stored. Safe when replicas race: the
+   * unique username decides, and the loser does nothing.
+   */
+  async ensureBootstrapAdmin(
+    username: string,
+    password: string | undefined,
+  ): Promise<BootstrapResult> {
+    if (await this.hasAdmin()) {
+      return { created: false };
+    }
+    const chosen = password ?? generatePassword();
+    try {
+      await this.create({ username, password: chosen, role: Role.ADMIN });
+    } catch (error) {
+      if (error instanceof AppError && error.code === ErrorCode.CONFLICT) {
+        return { created: false };
+      }
+      throw error;
+    }
+    return { created: true, generatedPassword: password === undefined ? chosen : undefined };
+  }
+}

@@ -1,0 +1,84 @@
+import { randomUUID } from 'node:crypto';
+import { type Config } from '../config/env';
+import { type Logger } from '../ops/logger';
+import { TokenError, extractBearer, type JwtService } from '../security/jwt';
+import { type User } from '../domains/user/user.entity';
+import { createUserLoaders, type UserLoaders } from '../domains/user/user.loaders';
+import { type UserService } from '../domains/user/user.service';
+
+/** Process-wide services, created once in main.ts and shared by every request. */
+export interface Services {
+  readonly config: Config['graphql'];
+  readonly users: UserService;
+}
+
+export type Loaders = UserLoaders;
+
+/** What every resolver gets: who is calling, and a fresh set of loaders for this request. */
+export interface RequestContext {
+  readonly requestId: string;
+  /** The authenticated, enabled user; null when anonymous or the token was refused. */
+  readonly user: User | null;
+  /** Why a token that was sent was refused (expired, invalid, user disabled). */
+  readonly authError: string | undefined;
+  readonly logger: Logger;
+  readonly services: Services;
+  readonly loaders: Loaders;
+}
+
+export interface ContextDeps {
+  readonly services: Services;
+  readonly jwt: JwtService;
+  readonly logger: Logger;
+}
+
+export interface ContextInput {
+  /** An `Authorization` header value or graphql-ws `connectionParams.authorization`. */
+  readonly authorization: unknown;
+  readonly requestId?: string;
+}
+
+export function createContextFactory(deps: ContextDeps) {
+  return async function createContext(input: ContextInput): Promise<RequestContext> {
+    const requestId = input.requestId ?? randomUUID();
+    const loaders = createUserLoaders(deps.services.users);
+    const { user, authError } = await authenticate(deps, loaders, input.authorization);
+    return {
+      requestId,
+      user,
+      authError,
+      logger: deps.logger.child({ requestId, userId: user?.id }),
+      services: deps.services,
+      loaders,
+    };
+  };
+}
+
+async function authenticate(
+  deps: ContextDeps,
+  loaders: Loaders,
+  authorization: unknown,
+): Promise<{ user: User | null; authError: string | undefined }> {
+  const token = extractBearer(authorization);
+  if (token === undefined) {
+    return { user: null, authError: undefined };
+  }
+  try {
+    const claims = deps.jwt.verify(token);
+    // The user row, not the token, decides: a disabled or deleted user's tokens stop working
+    // and a role change applies at once.
+    const user = await loaders.userById.load(claims.sub);
+    if (!user) {
+      return { user: null, authError: 'Invalid token' };
+    }
+    if (user.disabled) {
+      return { user: null, authError: 'User disabled' };
+    }
+    return { user, authError: undefined };
+  } catch (error) {
+    if (error instanceof TokenError) {
+      return { user: null, authError: error.message };
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,84 @@
+import { randomUUID } from 'node:crypto';
+import { type ApolloServerPlugin } from '@apollo/server';
+import { type GraphQLFormattedError } from 'graphql';
+import { type Logger } from '../ops/logger';
+import { AppError, ErrorCode } from './errors';
+
+/**
+ * Errors that no code path marked safe (a TypeError, a driver error whose message holds SQL)
+ * get an id here, are logged once with the request id, and reach the client only as
+ * INTERNAL_SERVER_ERROR + errorId.
+ */
+const errorIds = new WeakMap<object, string>();
+
+/** The error a resolver threw, under graphql-js's and Apollo's wrappers. */
+function originalOf(error: unknown): unknown {
+  let current = error;
+  while (current instanceof Error && 'originalError' in current && current.originalError) {
+    current = current.originalError;
+  }
+  return current;
+}
+
+/**
+ * True for errors nobody raised on purpose: not an AppError, and not a GraphQLError from
+ * graphql-js or Apollo (parse, validation, variable coercion), which are safe to show. The
+ * check is by name, not instanceof, since a bundler may load graphql-js twice (CJS and ESM).
+ */
+export function isUnexpected(error: unknown): boolean {
+  const original = originalOf(error);
+  return !(
+    original instanceof AppError ||
+    (original instanceof Error && original.name === 'GraphQLError')
+  );
+}
+
+export function logUnexpectedError(logger: Logger, error: unknown, requestId?: string): string {
+  const original = originalOf(error);
+  const key = typeof original === 'object' && original !== null ? original : { original };
+  let errorId = errorIds.get(key);
+  if (!errorId) {
+    errorId = randomUUID();
+    errorIds.set(key, errorId);
+    logger.error({ err: original, errorId, requestId }, 'unexpected error');
+  }
+  return errorId;
+}
+
+/** Apollo `formatError`: passes coded errors through, masks the rest, never sends a stack. */
+export function createFormatError(logger: Logger) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    if (isUnexpected(error)) {
+      const errorId = logUnexpectedError(logger, error);
+      return {
+        message: 'Internal server error',
+        locations: formatted.locations,
+        path: formatted.path,
+        extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, errorId },
+      };
+    }
+    const {
+      stacktrace: _stacktrace,
+      exception: _exception,
+      ...extensions
+    } = formatted.extensions ?? {};
+    return { ...formatted, extensions };
+  };
+}
+
+/** Logs masked errors while the request id is still at hand (before formatError runs). */
+export function errorLoggingPlugin(logger: Logger): ApolloServerPlugin<{ requestId?: string }> {
+  return {
+    async requestDidStart({ contextValue }) {
+      return {
+        async didEncounterErrors({ errors }) {
+          for (const error of errors) {
+            if (isUnexpected(error)) {
+              logUnexpectedError(logger, error, contextValue.requestId);
+            }
+          }
+        },
+      };
+    },
+  };
+}

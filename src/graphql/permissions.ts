@@ -1,0 +1,93 @@
+import { type GraphQLResolveInfo, type GraphQLSchema } from 'graphql';
+import { deny, shield, type IRules } from 'graphql-shield';
+import { contextRules } from '../domains/context/context.rules';
+import { historyRules } from '../domains/history/history.rules';
+import { inferenceRules } from '../domains/inference/inference.rules';
+import { modelRules } from '../domains/model/model.rules';
+import { userRules } from '../domains/user/user.rules';
+import { forbidden } from './errors';
+
+type RuleMap = Record<string, unknown>;
+
+const isFieldMap = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
+
+/**
+ * Merges the per-domain maps. A type maps either to one rule or to a map of field rules;
+ * two domains ruling the same field is a programming error.
+ */
+export function mergeRules(...maps: RuleMap[]): RuleMap {
+  const merged: RuleMap = {};
+  for (const map of maps) {
+    for (const [type, rules] of Object.entries(map)) {
+      const existing = merged[type];
+      if (existing === undefined) {
+        merged[type] = isFieldMap(rules) ? { ...rules } : rules;
+        continue;
+      }
+      if (!isFieldMap(existing) || !isFieldMap(rules)) {
+        throw new Error(`Conflicting permission rules for type ${type}`);
+      }
+      for (const field of Object.keys(rules)) {
+        if (field in existing) {
+          throw new Error(`Conflicting permission rules for ${type}.${field}`);
+        }
+      }
+      Object.assign(existing, rules);
+    }
+  }
+  return merged;
+}
+
+export const RULES = mergeRules(userRules, contextRules, modelRules, inferenceRules, historyRules);
+
+/**
+ * Deny by default: a field without a rule is refused. Errors thrown by resolvers pass
+ * through (allowExternalErrors) so their codes reach the client; unexpected ones are masked
+ * later by formatError.
+ */
+export function createPermissions() {
+  return shield(RULES as IRules, {
+    fallbackRule: deny,
+    fallbackError: () => forbidden('Not allowed'),
+    allowExternalErrors: true,
+  });
+}
+
+interface ShieldRule {
+  resolve(
+    parent: unknown,
+    args: unknown,
+    ctx: unknown,
+    info: GraphQLResolveInfo,
+    options: { debug: boolean; hashFunction: (arg: unknown) => string },
+  ): Promise<boolean | Error>;
+}
+
+/**
+ * graphql-middleware wraps only `resolve`, so a subscription's `subscribe` (where the stream
+ * is opened) would run unchecked and only each delivered event would be judged. This applies
+ * the same Subscription rules at subscribe time; a field without a rule is denied.
+ */
+export function guardSubscriptions(schema: GraphQLSchema): GraphQLSchema {
+  const fields = schema.getSubscriptionType()?.getFields() ?? {};
+  const rules = (RULES.Subscription ?? {}) as Record<string, ShieldRule | undefined>;
+  for (const [name, field] of Object.entries(fields)) {
+    const subscribe = field.subscribe;
+    const rule = rules[name];
+    field.subscribe = async (parent, args, ctx: { _shield?: { cache: object } }, info) => {
+      ctx._shield ??= { cache: {} };
+      const verdict = rule
+        ? await rule.resolve(parent, args, ctx, info, {
+            debug: false,
+            hashFunction: JSON.stringify,
+          })
+        : false;
+      if (verdict !== true) {
+        throw verdict instanceof Error ? verdict : forbidden('Not allowed');
+      }
+      return subscribe ? subscribe(parent, args, ctx, info) : undefined;
+    };
+  }
+  return schema;
+}

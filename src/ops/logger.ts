@@ -1,0 +1,36 @@
+import { pino, type Logger } from 'pino';
+
+/**
+ * Paths that must never reach a log line, whatever logs them. An allowlist of what may be
+ * logged is impractical for free-form objects, so this denylist is kept deliberately wide
+ * and every new sensitive field belongs here.
+ */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  '*.password',
+  '*.token',
+  '*.authorization',
+  '*.preferences',
+  '*.demographics',
+  '*.customAttributes',
+  '*.input',
+  '*.output',
+  'variables',
+  '*.variables',
+];
+
+export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'context-server' },
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    destination ?? pino.destination({ sync: false }),
+  );
+}
+
+export type { Logger };

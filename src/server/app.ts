@@ -1,0 +1,146 @@
+import { type AddressInfo } from 'node:net';
+import { type DataSource } from 'typeorm';
+import { createMemoryStore, createRedisStore, type KeyValueStore } from '../cache/kv-store';
+import { type Config } from '../config/env';
+import { openDatabase } from '../db/open-database';
+import { UserService } from '../domains/user/user.service';
+import { createContextFactory, type Services } from '../graphql/context';
+import { createFormatError } from '../graphql/mask-error';
+import { buildAppSchema } from '../graphql/schema';
+import { createReadiness } from '../ops/health';
+import { type Logger } from '../ops/logger';
+import { createMetrics } from '../ops/metrics';
+import { createInProcessPubSub, createRedisPubSub, type PubSub } from '../realtime/pubsub';
+import { createRedis } from '../realtime/redis';
+import { JwtService } from '../security/jwt';
+import { createHttpServer } from './http';
+import { startWebSocketServer } from './ws';
+
+export interface RunningApp {
+  readonly url: string;
+  readonly port: number;
+  readonly dataSource: DataSource;
+  /** Stops accepting, drains, and releases everything in reverse order of creation. */
+  stop(): Promise<void>;
+}
+
+type Disposer = () => Promise<unknown>;
+
+/** Redis for cache, counters and pub/sub when configured; in-process otherwise. */
+function openSharedState(config: Config, logger: Logger, disposers: Disposer[]) {
+  if (!config.redisUrl) {
+    logger.info('REDIS_URL is unset: in-process pub/sub, cache and counters (single replica only)');
+    return { kv: createMemoryStore(), pubSub: createInProcessPubSub() };
+  }
+  const client = createRedis(config.redisUrl, 'kv', logger);
+  const publisher = createRedis(config.redisUrl, 'pub', logger);
+  const subscriber = createRedis(config.redisUrl, 'sub', logger);
+  const kv: KeyValueStore = createRedisStore(client);
+  const pubSub: PubSub = createRedisPubSub(publisher, subscriber);
+  disposers.push(async () => {
+    await pubSub.close().catch(() => undefined);
+    client.disconnect();
+  });
+  return { kv, pubSub };
+}
+
+function printGeneratedPassword(username: string, password: string): void {
+  // Straight to stdout, once, not through the logger: log pipelines keep what they see.
+  process.stdout.write(
+    [
+      '',
+      '================================================================',
+      ` Bootstrap admin created. Username: ${username}`,
+      ` Password (shown once, stored only as a hash): ${password}`,
+      '================================================================',
+      '',
+    ].join('\n') + '\n',
+  );
+}
+
+export async function startApp(config: Config, logger: Logger): Promise<RunningApp> {
+  const disposers: Disposer[] = [];
+  let draining = false;
+  const disposeAll = async () => {
+    for (const dispose of disposers.reverse()) {
+      await dispose().catch((err: unknown) => logger.error({ err }, 'error while shutting down'));
+    }
+  };
+
+  try {
+    const database = await openDatabase(config, logger);
+    disposers.push(() => database.close());
+    const { dataSource, embedded } = database;
+    // loadConfig guarantees JWT_SECRET whenever the database is not the embedded one.
+    const jwtSecret = database.jwtSecret!;
+    const { kv, pubSub } = openSharedState(config, logger, disposers);
+    const jwt = new JwtService(jwtSecret, config.auth.jwtTtlSeconds);
+    const services: Services = {
+      config: config.graphql,
+      users: new UserService(dataSource, jwt),
+    };
+
+    if (config.auth.adminPassword !== undefined || embedded) {
+      const bootstrap = await services.users.ensureBootstrapAdmin(
+        config.auth.adminUsername,
+        config.auth.adminPassword,
+      );
+      if (bootstrap.generatedPassword) {
+        printGeneratedPassword(config.auth.adminUsername, bootstrap.generatedPassword);
+      } else if (bootstrap.created) {
+        logger.info({ username: config.auth.adminUsername }, 'bootstrap admin created');
+      }
+    } else if (!(await services.users.hasAdmin())) {
+      // A shared database gets no generated password: replicas' logs are no place for it.
+      logger.warn('no admin user exists; set ADMIN_PASSWORD (and ADMIN_USERNAME) to create one');
+    }
+
+    const metrics = createMetrics();
+    const schema = await buildAppSchema(pubSub);
+    const createContext = createContextFactory({ services, jwt, logger });
+    const readiness = createReadiness({ dataSource, kv, isDraining: () => draining });
+    const { httpServer, apollo } = await createHttpServer({
+      config,
+      logger,
+      metrics,
+      schema,
+      createContext,
+      readiness,
+    });
+    const ws = startWebSocketServer({
+      httpServer,
+      schema,
+      createContext,
+      formatError: createFormatError(logger),
+    });
+    // Reverse order on stop: WebSockets close first, then Apollo drains in-flight HTTP.
+    disposers.push(() => apollo.stop());
+    disposers.push(() => ws.dispose());
+
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once('error', reject);
+      httpServer.listen(config.port, config.host, () => resolve());
+    });
+    const { port } = httpServer.address() as AddressInfo;
+    const url = `http://localhost:${port}/graphql`;
+    logger.info(
+      { port, database: embedded ? 'embedded' : 'external', pubsub: pubSub.mode },
+      `ready at ${url}`,
+    );
+
+    let stopping: Promise<void> | undefined;
+    return {
+      url,
+      port,
+      dataSource,
+      stop() {
+        draining = true;
+        stopping ??= disposeAll();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await disposeAll();
+    throw error;
+  }
+}

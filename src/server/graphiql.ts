@@ -1,0 +1,80 @@
+import { gzipSync } from 'node:zlib';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { type Request, type Response } from 'express';
+
+/**
+ * The document GraphiQL opens on: the README's "First steps" walk through it, top to bottom.
+ * Each operation is named so GraphiQL's run button offers them one by one.
+ */
+export const EXAMPLE_DOCUMENT = `# Welcome to the context server.
+#
+# 1. Run "Login" with the admin password that the server printed at its first start
+#    (or ADMIN_PASSWORD). Copy the token from the result.
+# 2. Open "Headers" below and paste:  { "Authorization": "Bearer <token>" }
+# 3. Run "Me" to see who you are, then "Users" to list everyone (admins only).
+
+mutation Login {
+  login(username: "admin", password: "<the printed password>") {
+    token
+    expiresAt
+    user { id username role }
+  }
+}
+
+query Me {
+  me { id username role createdAt }
+}
+
+query Users {
+  users(first: 10) {
+    totalCount
+    edges { cursor node { id username role disabled } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+
+mutation CreateUser {
+  createUser(input: { username: "ada", password: "correct horse battery", role: USER }) {
+    id username role
+  }
+}
+`;
+
+let page: { html: string; gzip: Buffer } | undefined;
+
+function renderPage() {
+  // The page inlines every asset (no CDN), ~9 MB before compression: build it once, lazily.
+  if (!page) {
+    const html = renderGraphiQL({
+      endpoint: '/graphql',
+      subscriptionsProtocol: 'WS',
+      title: 'Context server',
+      defaultQuery: EXAMPLE_DOCUMENT,
+      shouldPersistHeaders: true,
+    });
+    page = { html, gzip: gzipSync(html, { level: 9 }) };
+  }
+  return page;
+}
+
+/** A browser asking for /graphql without a query gets GraphiQL; API clients never do. */
+export function wantsGraphiQL(req: Request): boolean {
+  return (
+    req.method === 'GET' &&
+    req.query.query === undefined &&
+    (req.headers.accept ?? '').includes('text/html')
+  );
+}
+
+export function serveGraphiQL(req: Request, res: Response): void {
+  const { html, gzip } = renderPage();
+  res.setHeader('Content-Type', 'text/html; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-cache');
+  res.setHeader('Vary', 'Accept-Encoding, Accept');
+  if ((req.headers['accept-encoding'] ?? '').includes('gzip')) {
+    res.setHeader('Content-Encoding', 'gzip');
+    res.end(gzip);
+  } else {
+    res.end(html);
+  }
+}

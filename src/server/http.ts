@@ -1,0 +1,164 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { expressMiddleware } from '@as-integrations/express5';
+import express, { type ErrorRequestHandler, type Express } from 'express';
+import { type GraphQLSchema } from 'graphql';
+import { pinoHttp } from 'pino-http';
+import { type Config } from '../config/env';
+import { type ContextInput, type RequestContext } from '../graphql/context';
+import { createFormatError, errorLoggingPlugin } from '../graphql/mask-error';
+import { graphqlMetricsPlugin } from '../ops/graphql-metrics';
+import { type ReadinessReport } from '../ops/health';
+import { type Logger } from '../ops/logger';
+import { type Metrics } from '../ops/metrics';
+import { serveGraphiQL, wantsGraphiQL } from './graphiql';
+
+export interface HttpDeps {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly schema: GraphQLSchema;
+  readonly createContext: (input: ContextInput) => Promise<RequestContext>;
+  readonly readiness: () => Promise<ReadinessReport>;
+}
+
+/** Routes with a fixed label; everything else is counted as "other" to bound cardinality. */
+const KNOWN_ROUTES = new Set(['/graphql', '/health', '/ready', '/metrics']);
+const routeOf = (url: string) => {
+  const path = url.split('?')[0] ?? '';
+  return KNOWN_ROUTES.has(path) ? path : 'other';
+};
+const REQUEST_ID = /^[\w.-]{1,64}$/;
+const MAX_BODY = '1mb';
+
+function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/** Body-parser failures answered the GraphQL way: a JSON error with a code, no stack. */
+const bodyErrorHandler: ErrorRequestHandler = (
+  error: { type?: string; status?: number },
+  _req,
+  res,
+  next,
+) => {
+  if (res.headersSent) {
+    next(error);
+    return;
+  }
+  const tooLarge = error.type === 'entity.too.large';
+  const status = tooLarge ? 413 : (error.status ?? 400);
+  const message = tooLarge
+    ? `Request body exceeds ${MAX_BODY}`
+    : status < 500
+      ? 'Malformed request body: expected JSON'
+      : 'Internal server error';
+  res.status(status).json({
+    errors: [
+      { message, extensions: { code: status < 500 ? 'BAD_REQUEST' : 'INTERNAL_SERVER_ERROR' } },
+    ],
+  });
+};
+
+export async function createHttpServer(deps: HttpDeps): Promise<{
+  app: Express;
+  httpServer: Server;
+  apollo: ApolloServer<RequestContext>;
+}> {
+  const { config, logger, metrics } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  const httpServer = createServer(app);
+  const formatError = createFormatError(logger);
+
+  app.use(
+    pinoHttp({
+      logger,
+      genReqId: (req, res) => {
+        const id = requestIdOf(req);
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      autoLogging: {
+        ignore: (req) => req.url === '/health' || req.url === '/ready' || req.url === '/metrics',
+      },
+      customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : 'info'),
+      serializers: {
+        req: (req: { id: string; method: string; url: string }) => ({
+          id: req.id,
+          method: req.method,
+          url: req.url.split('?')[0],
+        }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+    }),
+  );
+
+  app.use((req, res, next) => {
+    const end = metrics.httpDuration.startTimer();
+    res.on('finish', () => {
+      const labels = {
+        method: req.method,
+        route: routeOf(req.originalUrl),
+        status_code: String(res.statusCode),
+      };
+      end(labels);
+      metrics.httpRequests.inc(labels);
+    });
+    next();
+  });
+
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/ready', async (_req, res) => {
+    const report = await deps.readiness();
+    res
+      .status(report.ready ? 200 : 503)
+      .json({ status: report.ready ? 'ready' : 'not ready', ...report });
+  });
+  if (config.metrics) {
+    app.get('/metrics', async (_req, res) => {
+      res.setHeader('Content-Type', metrics.registry.contentType);
+      res.end(await metrics.registry.metrics());
+    });
+  }
+
+  const apollo = new ApolloServer<RequestContext>({
+    schema: deps.schema,
+    introspection: config.graphql.introspection,
+    includeStacktraceInErrorResponses: false,
+    formatError,
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      ApolloServerPluginLandingPageDisabled(),
+      errorLoggingPlugin(logger),
+      graphqlMetricsPlugin(metrics),
+    ],
+  });
+  await apollo.start();
+
+  if (config.graphql.graphiql) {
+    app.get('/graphql', (req, res, next) =>
+      wantsGraphiQL(req) ? serveGraphiQL(req, res) : next(),
+    );
+  }
+  app.use(
+    '/graphql',
+    express.json({ limit: MAX_BODY }),
+    expressMiddleware(apollo, {
+      context: ({ req }) =>
+        deps.createContext({ authorization: req.headers.authorization, requestId: String(req.id) }),
+    }),
+  );
+  app.use(bodyErrorHandler);
+  app.use((_req, res) => {
+    res.status(404).json({ errors: [{ message: 'Not found', extensions: { code: 'NOT_FOUND' } }] });
+  });
+
+  return { app, httpServer, apollo };
+}
