@@ -1,0 +1,76 @@
+import 'reflect-metadata';
+import { inject } from 'vitest';
+import { loadConfig } from '../../src/config/env';
+import { createLogger } from '../../src/ops/logger';
+import { startApp, type RunningApp } from '../../src/server/app';
+import { createTestDatabase } from './database';
+import { createClient, type GqlClient } from './graphql-client';
+
+export const ADMIN_PASSWORD = 'admin-password-for-tests';
+export const JWT_SECRET = 'a-test-secret-that-is-at-least-32-bytes-long';
+
+export interface TestApp {
+  readonly app: RunningApp;
+  readonly gql: GqlClient;
+  readonly databaseUrl: string;
+  /** Logs in and returns the token. */
+  login(username: string, password: string): Promise<string>;
+  /** Creates a user as the admin and returns its id and token. */
+  createUser(username: string, role?: string): Promise<{ id: string; token: string }>;
+  adminToken: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The real server, in-process, on a fresh database in the harness's PostgreSQL (and its
+ * Redis unless `redis: false`), on a free port.
+ */
+export async function startTestApp(
+  options: { redis?: boolean; env?: Record<string, string> } = {},
+): Promise<TestApp> {
+  const databaseUrl = await createTestDatabase();
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATABASE_URL: databaseUrl,
+    ...(options.redis === false ? {} : { REDIS_URL: inject('redisUrl') }),
+    JWT_SECRET,
+    ADMIN_PASSWORD,
+    LOG_LEVEL: 'silent',
+    ...options.env,
+  });
+  const app = await startApp(config, createLogger('silent'));
+  const gql = createClient(app.url);
+  const login = async (username: string, password: string) => {
+    const res = await gql<{ login: { token: string } }>(
+      'mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }',
+      { u: username, p: password },
+    );
+    if (!res.data?.login) {
+      throw new Error(`login failed: ${JSON.stringify(res.errors)}`);
+    }
+    return res.data.login.token;
+  };
+  const adminToken = await login('admin', ADMIN_PASSWORD);
+  return {
+    app,
+    gql,
+    databaseUrl,
+    login,
+    adminToken,
+    async createUser(username, role = 'USER') {
+      const password = `${username}-password`;
+      const res = await gql<{ createUser: { id: string } }>(
+        'mutation($input: CreateUserInput!) { createUser(input: $input) { id } }',
+        { input: { username, password, role } },
+        adminToken,
+      );
+      if (!res.data?.createUser) {
+        throw new Error(`createUser failed: ${JSON.stringify(res.errors)}`);
+      }
+      return { id: res.data.createUser.id, token: await login(username, password) };
+    },
+    stop: () => app.stop(),
+  };
+}
