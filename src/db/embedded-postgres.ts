@@ -1,7 +1,17 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { appendFile, chmod, chown, mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  chmod,
+  chown,
+  cp,
+  mkdir,
+  readFile,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -77,17 +87,73 @@ async function runAsForRoot(): Promise<RunAs | undefined> {
   return { uid, gid };
 }
 
-function assertReachable(target: string, runAs: RunAs | undefined): void {
+function reachable(target: string, runAs: RunAs): boolean {
+  return spawnSync('test', ['-x', target], { uid: runAs.uid, gid: runAs.gid }).status === 0;
+}
+
+/** Where root keeps what the postgres user must reach when the project's own tree is closed. */
+const ROOT_FALLBACK_DIR = '/var/lib/context-server';
+
+/**
+ * The postgres user must traverse every directory above the binaries. When the project sits
+ * in a directory closed to other users (a 0700 home or mktemp dir), run a copy of the
+ * binaries kept in a traversable place instead; the copy is made once per version.
+ */
+async function reachableBinaries(bin: Binaries, runAs: RunAs | undefined): Promise<Binaries> {
+  if (!runAs || reachable(bin.pg_ctl, runAs)) {
+    return bin;
+  }
+  const nativeDir = path.dirname(path.dirname(bin.pg_ctl));
+  const { version } = JSON.parse(
+    await readFile(path.join(nativeDir, '..', 'package.json'), 'utf8'),
+  ) as { version: string };
+  const copy = path.join(ROOT_FALLBACK_DIR, `postgres-${version}`);
+  if (!existsSync(path.join(copy, '.complete'))) {
+    await rm(copy, { recursive: true, force: true });
+    await mkdir(ROOT_FALLBACK_DIR, { recursive: true, mode: 0o755 });
+    await cp(nativeDir, copy, { recursive: true, verbatimSymlinks: true });
+    await chmod(copy, 0o755);
+    await writeFile(path.join(copy, '.complete'), '');
+  }
+  const copied = {
+    initdb: path.join(copy, 'bin', 'initdb'),
+    pg_ctl: path.join(copy, 'bin', 'pg_ctl'),
+  };
+  if (!reachable(copied.pg_ctl, runAs)) {
+    throw new Error(`The postgres system user cannot run ${copied.pg_ctl}; set DATABASE_URL`);
+  }
+  return copied;
+}
+
+/**
+ * The cluster directory the postgres user can reach: `dir` itself, after opening its parent
+ * (the data directory, which this process owns) to traversal, or a stable directory under
+ * /var/lib named after `dir` when an ancestor of the data directory is closed.
+ */
+async function reachableClusterDir(
+  dir: string,
+  runAs: RunAs | undefined,
+  onLog?: (message: string) => void,
+): Promise<string> {
   if (!runAs) {
-    return;
+    return dir;
   }
-  const probe = spawnSync('test', ['-x', target], { uid: runAs.uid, gid: runAs.gid });
-  if (probe.status !== 0) {
-    throw new Error(
-      `The postgres system user cannot reach ${target}; when running as root, put DATA_DIR and ` +
-        `the project in directories that other users may traverse, or set DATABASE_URL`,
-    );
+  const parent = path.dirname(dir);
+  await mkdir(parent, { recursive: true, mode: 0o711 });
+  // 0711 lets the postgres user pass through without listing; every file in there keeps its
+  // own owner-only mode.
+  const { mode } = await stat(parent);
+  if ((mode & 0o001) === 0) {
+    await chmod(parent, (mode & 0o777) | 0o011);
   }
+  if (reachable(parent, runAs)) {
+    return dir;
+  }
+  const id = createHash('sha256').update(dir).digest('hex').slice(0, 16);
+  const fallback = path.join(ROOT_FALLBACK_DIR, 'clusters', id);
+  await mkdir(path.dirname(fallback), { recursive: true, mode: 0o711 });
+  onLog?.(`${parent} is closed to the postgres user; keeping the cluster in ${fallback}`);
+  return fallback;
 }
 
 export async function findFreePort(): Promise<number> {
@@ -120,15 +186,7 @@ async function initialise(bin: Binaries, dir: string, password: string, runAs?: 
   await mkdir(dir, { recursive: true, mode: 0o700 });
   if (runAs) {
     await chown(dir, runAs.uid, runAs.gid);
-    // The postgres user must traverse the data directory that holds the cluster; 0711 lets
-    // it pass without listing, and every file in there keeps its own owner-only mode.
-    const parent = path.dirname(dir);
-    const { mode } = await stat(parent);
-    if ((mode & 0o001) === 0) {
-      await chmod(parent, (mode & 0o777) | 0o011);
-    }
   }
-  assertReachable(dir, runAs);
   // initdb reads the superuser password from a file (it wants an empty data directory, so
   // the file sits beside it, readable by the cluster's owner only, for the instant needed).
   const pwfile = path.join(path.dirname(dir), `.pg-pw-${randomBytes(6).toString('hex')}`);
@@ -165,10 +223,9 @@ async function initialise(bin: Binaries, dir: string, password: string, runAs?: 
 export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions,
 ): Promise<EmbeddedPostgres> {
-  const bin = await binaries();
   const runAs = await runAsForRoot();
-  const dir = path.resolve(options.dir);
-  assertReachable(bin.pg_ctl, runAs);
+  const bin = await reachableBinaries(await binaries(), runAs);
+  const dir = await reachableClusterDir(path.resolve(options.dir), runAs, options.onLog);
 
   if (!existsSync(path.join(dir, 'PG_VERSION'))) {
     options.onLog?.(`initialising embedded PostgreSQL in ${dir}`);

@@ -8,10 +8,12 @@ import { type Request, type Response } from 'express';
  */
 export const EXAMPLE_DOCUMENT = `# Welcome to the context server.
 #
-# 1. Run "Login" with the admin password that the server printed at its first start
-#    (or ADMIN_PASSWORD). Copy the token from the result.
-# 2. Open "Headers" below and paste:  { "Authorization": "Bearer <token>" }
-# 3. Run "Me" to see who you are, then "Users" to list everyone (admins only).
+# 1. Run "Login" with the admin password that the
+#    server printed at its first start (or your
+#    ADMIN_PASSWORD). Copy the token from the result.
+# 2. Open "Headers" below and paste:
+#    { "Authorization": "Bearer <token>" }
+# 3. Run "Me", then "Users" (admins only).
 
 mutation Login {
   login(username: "admin", password: "<the printed password>") {
