@@ -12,6 +12,13 @@ export interface KeyValueStore {
   del(...keys: string[]): Promise<void>;
   /** Adds 1 and returns the new value; the key expires `ttlSeconds` after its first increment. */
   increment(key: string, ttlSeconds: number): Promise<number>;
+  /**
+   * Stores `value` unless the key already holds a value with a stamp at least as high, so a
+   * slow reader cannot put back an older version after a newer write (or a deletion).
+   */
+  setIfNewer(key: string, stamp: number, value: string, ttlSeconds: number): Promise<boolean>;
+  /** The value stored by setIfNewer, or null. */
+  getStamped(key: string): Promise<{ stamp: number; value: string } | null>;
   /** Seconds until the key expires; -1 when it has no expiry or does not exist. */
   ttl(key: string): Promise<number>;
   ping(): Promise<void>;
@@ -23,6 +30,26 @@ const INCREMENT = `
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n`;
+
+const SET_IF_NEWER = `
+local current = redis.call('GET', KEYS[1])
+if current then
+  local stamp = tonumber(string.match(current, '^(%d+)|'))
+  if stamp and stamp >= tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3])
+return 1`;
+
+function parseStamped(raw: string | null | undefined): { stamp: number; value: string } | null {
+  if (!raw) {
+    return null;
+  }
+  const bar = raw.indexOf('|');
+  const stamp = Number(raw.slice(0, bar));
+  return bar > 0 && Number.isFinite(stamp) ? { stamp, value: raw.slice(bar + 1) } : null;
+}
+
+const ttlOf = (seconds: number) => Math.max(1, Math.ceil(seconds));
 
 export function createRedisStore(redis: Redis, prefix = 'cs:'): KeyValueStore {
   return {
@@ -40,6 +67,14 @@ export function createRedisStore(redis: Redis, prefix = 'cs:'): KeyValueStore {
       return Number(
         await redis.eval(INCREMENT, 1, prefix + key, Math.max(1, Math.ceil(ttlSeconds))),
       );
+    },
+    async setIfNewer(key, stamp, value, ttlSeconds) {
+      return (
+        (await redis.eval(SET_IF_NEWER, 1, prefix + key, stamp, value, ttlOf(ttlSeconds))) === 1
+      );
+    },
+    async getStamped(key) {
+      return parseStamped(await redis.get(prefix + key));
     },
     async ttl(key) {
       const seconds = await redis.ttl(prefix + key);
@@ -70,6 +105,17 @@ export function createMemoryStore(maxEntries = 50_000): KeyValueStore {
       // noUpdateTTL keeps the window fixed from the first increment, as the Redis script does.
       cache.set(key, String(next), current ? { noUpdateTTL: true } : { ttl: ttlSeconds * 1000 });
       return next;
+    },
+    async setIfNewer(key, stamp, value, ttlSeconds) {
+      const current = parseStamped(cache.get(key));
+      if (current && current.stamp >= stamp) {
+        return false;
+      }
+      cache.set(key, `${stamp}|${value}`, { ttl: ttlOf(ttlSeconds) * 1000 });
+      return true;
+    },
+    async getStamped(key) {
+      return parseStamped(cache.get(key));
     },
     async ttl(key) {
       const ms = cache.getRemainingTTL(key);

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { parseEncryptionKeys } from '../security/field-encryption';
 
 /**
  * Every environment variable the server reads, parsed once and frozen. Nothing else in
@@ -41,6 +42,21 @@ const schema = z.object({
   ADMIN_USERNAME: z.string().default('admin'),
   ADMIN_PASSWORD: optionalString.pipe(z.string().min(8).max(256).optional()),
 
+  /** `kid:base64key,…` (32-byte keys): the first encrypts, all decrypt. Generated when embedded. */
+  ENCRYPTION_KEYS: optionalString,
+  CONTEXT_MAX_BYTES: int(100 * 1024, 1024, 10 * 1024 * 1024), // 100 KB
+  CONTEXT_TTL_SECONDS: int(30 * 24 * 3600, 60, 10 * 365 * 24 * 3600), // 30 days
+  /** What to do with credential-like keys in a context: refuse the write, or drop them. */
+  CONTEXT_SECRET_POLICY: z.enum(['reject', 'strip']).default('reject'),
+  CONTEXT_CACHE_TTL_SECONDS: int(300, 1, 24 * 3600), // 5 min
+  /** How often expired contexts are deleted; 0 turns the sweeper off. */
+  CONTEXT_SWEEP_INTERVAL_MS: int(60_000, 0, 24 * 3600 * 1000), // 1 min
+  CONTEXT_SWEEP_BATCH_SIZE: int(500, 1, 10_000),
+  /** Most items one `updateContexts` call may carry. */
+  MAX_BATCH_UPDATES: int(100, 1, 1000),
+  /** History entries kept per context; older ones are deleted as new ones arrive. */
+  HISTORY_LIMIT: int(100, 1, 100_000),
+
   /** Largest `first` accepted by any connection field. */
   MAX_PAGE_SIZE: int(100, 1, 1000),
   /** Introspection and GraphiQL default to on outside production. */
@@ -78,6 +94,18 @@ export interface Config {
     readonly adminUsername: string;
     readonly adminPassword: string | undefined;
   };
+  /** Unset with the embedded database: a key generated and persisted in `dataDir`. */
+  readonly encryptionKeys: string | undefined;
+  readonly contexts: {
+    readonly maxBytes: number;
+    readonly defaultTtlSeconds: number;
+    readonly secretPolicy: 'reject' | 'strip';
+    readonly cacheTtlSeconds: number;
+    readonly sweepIntervalMs: number;
+    readonly sweepBatchSize: number;
+    readonly maxBatchUpdates: number;
+    readonly historyLimit: number;
+  };
   readonly graphql: {
     readonly maxPageSize: number;
     readonly introspection: boolean;
@@ -104,11 +132,20 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   if (env.JWT_SECRET !== undefined && production && Buffer.byteLength(env.JWT_SECRET) < 32) {
     throw new ConfigError('Invalid configuration:\n  JWT_SECRET: must be at least 32 bytes');
   }
-  if (env.DATABASE_URL !== undefined && env.JWT_SECRET === undefined) {
-    // Replicas sharing a database must share the signing secret, so it cannot be generated.
-    throw new ConfigError(
-      'Invalid configuration:\n  JWT_SECRET: required when DATABASE_URL is set',
-    );
+  // Replicas sharing a database must share their secrets, so they cannot be generated.
+  for (const name of ['JWT_SECRET', 'ENCRYPTION_KEYS'] as const) {
+    if (env.DATABASE_URL !== undefined && env[name] === undefined) {
+      throw new ConfigError(`Invalid configuration:\n  ${name}: required when DATABASE_URL is set`);
+    }
+  }
+  if (env.ENCRYPTION_KEYS !== undefined) {
+    try {
+      parseEncryptionKeys(env.ENCRYPTION_KEYS);
+    } catch (error) {
+      throw new ConfigError(
+        `Invalid configuration:\n  ENCRYPTION_KEYS: ${(error as Error).message}`,
+      );
+    }
   }
 
   return Object.freeze({
@@ -130,6 +167,17 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       jwtTtlSeconds: env.JWT_TTL_SECONDS,
       adminUsername: env.ADMIN_USERNAME,
       adminPassword: env.ADMIN_PASSWORD,
+    }),
+    encryptionKeys: env.ENCRYPTION_KEYS,
+    contexts: Object.freeze({
+      maxBytes: env.CONTEXT_MAX_BYTES,
+      defaultTtlSeconds: env.CONTEXT_TTL_SECONDS,
+      secretPolicy: env.CONTEXT_SECRET_POLICY,
+      cacheTtlSeconds: env.CONTEXT_CACHE_TTL_SECONDS,
+      sweepIntervalMs: env.CONTEXT_SWEEP_INTERVAL_MS,
+      sweepBatchSize: env.CONTEXT_SWEEP_BATCH_SIZE,
+      maxBatchUpdates: env.MAX_BATCH_UPDATES,
+      historyLimit: env.HISTORY_LIMIT,
     }),
     graphql: Object.freeze({
       maxPageSize: env.MAX_PAGE_SIZE,

@@ -1,13 +1,40 @@
-import { DataSource } from 'typeorm';
+import { DataSource, type Logger } from 'typeorm';
 import { MIGRATIONS } from '../../migrations';
+import {
+  ContextEntity,
+  ErasureReceiptEntity,
+  HistoryEntryEntity,
+} from '../domains/context/context.entity';
+import { ModelEntity } from '../domains/model/model.entity';
 import { User } from '../domains/user/user.entity';
 
-export const ENTITIES = [User];
+export const ENTITIES = [
+  User,
+  ModelEntity,
+  ContextEntity,
+  HistoryEntryEntity,
+  ErasureReceiptEntity,
+];
 
 export interface DataSourceOptions {
   readonly url: string;
   readonly poolSize: number;
   readonly statementTimeoutMs: number;
+  /** Called once per SQL statement sent (the db_queries_total metric, the N+1 tests). */
+  readonly onQuery?: () => void;
+}
+
+/** A TypeORM logger that only counts statements; errors surface as exceptions anyway. */
+function countingLogger(onQuery: () => void): Logger {
+  const ignore = () => undefined;
+  return {
+    logQuery: onQuery,
+    logQueryError: ignore,
+    logQuerySlow: ignore,
+    logSchemaBuild: ignore,
+    logMigration: ignore,
+    log: ignore,
+  };
 }
 
 export function createDataSource(options: DataSourceOptions): DataSource {
@@ -18,7 +45,9 @@ export function createDataSource(options: DataSourceOptions): DataSource {
     migrations: MIGRATIONS,
     migrationsTableName: 'migrations',
     synchronize: false,
-    logging: false,
+    ...(options.onQuery
+      ? { logger: countingLogger(options.onQuery), logging: ['query' as const] }
+      : { logging: false }),
     // Passed to pg.Pool: bounded waits so a stuck database yields an error, not a hang.
     extra: {
       max: options.poolSize,

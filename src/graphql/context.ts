@@ -5,14 +5,30 @@ import { TokenError, extractBearer, type JwtService } from '../security/jwt';
 import { type User } from '../domains/user/user.entity';
 import { createUserLoaders, type UserLoaders } from '../domains/user/user.loaders';
 import { type UserService } from '../domains/user/user.service';
+import { createContextLoaders, type ContextLoaders } from '../domains/context/context.loaders';
+import { type ContextService } from '../domains/context/context.service';
+import { createHistoryLoaders, type HistoryLoaders } from '../domains/history/history.loaders';
+import { type HistoryService } from '../domains/history/history.service';
+import { createModelLoaders, type ModelLoaders } from '../domains/model/model.loaders';
+import { type ModelService } from '../domains/model/model.service';
 
 /** Process-wide services, created once in main.ts and shared by every request. */
 export interface Services {
   readonly config: Config['graphql'];
   readonly users: UserService;
+  readonly models: ModelService;
+  readonly contexts: ContextService;
+  readonly history: HistoryService;
 }
 
-export type Loaders = UserLoaders;
+export type Loaders = UserLoaders & ModelLoaders & ContextLoaders & HistoryLoaders;
+
+/** A non-fatal note for the client, sent in the response's `extensions.warnings`. */
+export interface Warning {
+  readonly code: string;
+  readonly message: string;
+  readonly paths?: readonly string[];
+}
 
 /** What every resolver gets: who is calling, and a fresh set of loaders for this request. */
 export interface RequestContext {
@@ -24,6 +40,7 @@ export interface RequestContext {
   readonly logger: Logger;
   readonly services: Services;
   readonly loaders: Loaders;
+  readonly warnings: Warning[];
 }
 
 export interface ContextDeps {
@@ -41,15 +58,22 @@ export interface ContextInput {
 export function createContextFactory(deps: ContextDeps) {
   return async function createContext(input: ContextInput): Promise<RequestContext> {
     const requestId = input.requestId ?? randomUUID();
-    const loaders = createUserLoaders(deps.services.users);
+    const { services } = deps;
+    const loaders: Loaders = {
+      ...createUserLoaders(services.users),
+      ...createModelLoaders(services.models),
+      ...createContextLoaders(services.contexts),
+      ...createHistoryLoaders(services.history),
+    };
     const { user, authError } = await authenticate(deps, loaders, input.authorization);
     return {
       requestId,
       user,
       authError,
       logger: deps.logger.child({ requestId, userId: user?.id }),
-      services: deps.services,
+      services,
       loaders,
+      warnings: [],
     };
   };
 }

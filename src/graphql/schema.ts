@@ -3,7 +3,12 @@ import { validate } from 'class-validator';
 import { type GraphQLSchema } from 'graphql';
 import { applyMiddleware } from 'graphql-middleware';
 import { buildSchema } from 'type-graphql';
-import { ContextResolver } from '../domains/context/context.resolver';
+import {
+  ContextResolver,
+  ModelContextResolver,
+  UserContextResolver,
+} from '../domains/context/context.resolver';
+import { HistoryEntryResolver } from '../domains/history/history.resolver';
 import { HistorySubscriptionResolver } from '../domains/history/history.subscription';
 import { InferResolver } from '../domains/inference/infer.resolver';
 import { ModelResolver } from '../domains/model/model.resolver';
@@ -16,6 +21,9 @@ import { DateTimeScalar } from './scalars';
 export const RESOLVERS = [
   UserResolver,
   ContextResolver,
+  UserContextResolver,
+  ModelContextResolver,
+  HistoryEntryResolver,
   ModelResolver,
   InferResolver,
   HistorySubscriptionResolver,

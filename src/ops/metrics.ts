@@ -11,6 +11,8 @@ export interface Metrics {
   readonly graphqlOperations: Counter<'operation_name' | 'operation_type' | 'outcome'>;
   readonly graphqlDuration: Histogram<'operation_name' | 'operation_type' | 'outcome'>;
   readonly graphqlErrors: Counter<'code'>;
+  readonly sweptContexts: Counter;
+  readonly dbQueries: Counter;
 }
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -50,6 +52,16 @@ export function createMetrics(): Metrics {
       name: 'graphql_errors_total',
       help: 'GraphQL errors returned to clients, by extensions.code',
       labelNames: ['code'],
+      registers: [registry],
+    }),
+    dbQueries: new Counter({
+      name: 'db_queries_total',
+      help: 'SQL statements sent to PostgreSQL',
+      registers: [registry],
+    }),
+    sweptContexts: new Counter({
+      name: 'context_sweeper_deleted_total',
+      help: 'Expired contexts deleted by the sweeper on this replica',
       registers: [registry],
     }),
   };

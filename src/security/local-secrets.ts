@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { generateEncryptionKey } from './field-encryption';
 
 /**
  * Secrets the embedded default generates on first start and keeps in the data directory
@@ -11,6 +12,8 @@ import path from 'node:path';
 export interface LocalSecrets {
   readonly jwtSecret: string;
   readonly postgresPassword: string;
+  /** In ENCRYPTION_KEYS form; new keys go first when rotating. */
+  readonly encryptionKeys: string;
 }
 
 export async function loadOrCreateLocalSecrets(dataDir: string): Promise<LocalSecrets> {
@@ -22,11 +25,9 @@ export async function loadOrCreateLocalSecrets(dataDir: string): Promise<LocalSe
   const secrets: LocalSecrets = {
     jwtSecret: existing.jwtSecret ?? randomBytes(48).toString('base64url'),
     postgresPassword: existing.postgresPassword ?? randomBytes(24).toString('base64url'),
+    encryptionKeys: existing.encryptionKeys ?? generateEncryptionKey('local1'),
   };
-  if (
-    existing.jwtSecret !== secrets.jwtSecret ||
-    existing.postgresPassword !== secrets.postgresPassword
-  ) {
+  if (Object.entries(secrets).some(([k, v]) => existing[k as keyof LocalSecrets] !== v)) {
     await writeFile(file, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
   }
   return secrets;

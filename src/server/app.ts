@@ -3,13 +3,19 @@ import { type DataSource } from 'typeorm';
 import { createMemoryStore, createRedisStore, type KeyValueStore } from '../cache/kv-store';
 import { type Config } from '../config/env';
 import { openDatabase } from '../db/open-database';
+import { ContextCache } from '../domains/context/context.cache';
+import { ContextService } from '../domains/context/context.service';
+import { startSweeper } from '../domains/context/context.sweeper';
+import { HistoryService } from '../domains/history/history.service';
+import { ModelService } from '../domains/model/model.service';
 import { UserService } from '../domains/user/user.service';
+import { FieldEncryption, parseEncryptionKeys } from '../security/field-encryption';
 import { createContextFactory, type Services } from '../graphql/context';
 import { createFormatError } from '../graphql/mask-error';
 import { buildAppSchema } from '../graphql/schema';
 import { createReadiness } from '../ops/health';
 import { type Logger } from '../ops/logger';
-import { createMetrics } from '../ops/metrics';
+import { createMetrics, type Metrics } from '../ops/metrics';
 import { createInProcessPubSub, createRedisPubSub, type PubSub } from '../realtime/pubsub';
 import { createRedis } from '../realtime/redis';
 import { JwtService } from '../security/jwt';
@@ -18,6 +24,8 @@ import { startWebSocketServer } from './ws';
 
 export interface RunningApp {
   readonly url: string;
+  readonly services: Services;
+  readonly metrics: Metrics;
   readonly port: number;
   readonly dataSource: DataSource;
   /** Stops accepting, drains, and releases everything in reverse order of creation. */
@@ -68,17 +76,34 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   };
 
   try {
-    const database = await openDatabase(config, logger);
+    const metrics = createMetrics();
+    const database = await openDatabase(config, logger, () => metrics.dbQueries.inc());
     disposers.push(() => database.close());
-    const { dataSource, embedded } = database;
-    // loadConfig guarantees JWT_SECRET whenever the database is not the embedded one.
-    const jwtSecret = database.jwtSecret!;
+    const { dataSource, embedded, secrets } = database;
     const { kv, pubSub } = openSharedState(config, logger, disposers);
-    const jwt = new JwtService(jwtSecret, config.auth.jwtTtlSeconds);
+    const jwt = new JwtService(secrets.jwtSecret, config.auth.jwtTtlSeconds);
+    const encryption = new FieldEncryption(parseEncryptionKeys(secrets.encryptionKeys));
+    const models = new ModelService(dataSource);
+    const contexts = new ContextService(
+      dataSource,
+      encryption,
+      new ContextCache(kv, config.contexts.cacheTtlSeconds),
+      pubSub,
+      models,
+      config.contexts,
+    );
     const services: Services = {
       config: config.graphql,
       users: new UserService(dataSource, jwt),
+      models,
+      contexts,
+      history: new HistoryService(dataSource, encryption, config.graphql.maxPageSize),
     };
+    disposers.push(
+      startSweeper(contexts, config.contexts.sweepIntervalMs, logger, (n) =>
+        metrics.sweptContexts.inc(n),
+      ),
+    );
 
     if (config.auth.adminPassword !== undefined || embedded) {
       const bootstrap = await services.users.ensureBootstrapAdmin(
@@ -95,7 +120,6 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       logger.warn('no admin user exists; set ADMIN_PASSWORD (and ADMIN_USERNAME) to create one');
     }
 
-    const metrics = createMetrics();
     const schema = await buildAppSchema(pubSub);
     const createContext = createContextFactory({ services, jwt, logger });
     const readiness = createReadiness({ dataSource, kv, isDraining: () => draining });
@@ -133,6 +157,8 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       url,
       port,
       dataSource,
+      services,
+      metrics,
       stop() {
         draining = true;
         stopping ??= disposeAll();

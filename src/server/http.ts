@@ -10,6 +10,7 @@ import { pinoHttp } from 'pino-http';
 import { type Config } from '../config/env';
 import { type ContextInput, type RequestContext } from '../graphql/context';
 import { createFormatError, errorLoggingPlugin } from '../graphql/mask-error';
+import { warningsPlugin } from '../graphql/warnings';
 import { graphqlMetricsPlugin } from '../ops/graphql-metrics';
 import { type ReadinessReport } from '../ops/health';
 import { type Logger } from '../ops/logger';
@@ -138,6 +139,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<{
       ApolloServerPluginLandingPageDisabled(),
       errorLoggingPlugin(logger),
       graphqlMetricsPlugin(metrics),
+      warningsPlugin(),
     ],
   });
   await apollo.start();

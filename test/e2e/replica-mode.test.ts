@@ -11,6 +11,7 @@ import {
   stopAllServerProcesses,
   type ServerProcess,
 } from '../support/server-process';
+import { ENCRYPTION_KEYS } from '../support/test-app';
 
 /** Replica mode: an external PostgreSQL and Redis, shared secrets, as in a Kubernetes rollout. */
 
@@ -102,6 +103,7 @@ describe('replica mode, started as processes on a shared PostgreSQL and Redis', 
       DATABASE_URL: await createTestDatabase(),
       REDIS_URL: inject('redisUrl'),
       JWT_SECRET,
+      ENCRYPTION_KEYS,
       ADMIN_PASSWORD,
       DATA_DIR: dataDir,
     };

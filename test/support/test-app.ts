@@ -8,6 +8,8 @@ import { createClient, type GqlClient } from './graphql-client';
 
 export const ADMIN_PASSWORD = 'admin-password-for-tests';
 export const JWT_SECRET = 'a-test-secret-that-is-at-least-32-bytes-long';
+/** Two fixed test keys: `test2` encrypts, `test1` is an older key that still decrypts. */
+export const ENCRYPTION_KEYS = `test2:${Buffer.alloc(32, 2).toString('base64')},test1:${Buffer.alloc(32, 1).toString('base64')}`;
 
 export interface TestApp {
   readonly app: RunningApp;
@@ -36,11 +38,12 @@ export async function startTestApp(
     DATABASE_URL: databaseUrl,
     ...(options.redis === false ? {} : { REDIS_URL: inject('redisUrl') }),
     JWT_SECRET,
+    ENCRYPTION_KEYS,
     ADMIN_PASSWORD,
     LOG_LEVEL: 'silent',
     ...options.env,
   });
-  const app = await startApp(config, createLogger('silent'));
+  const app = await startApp(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'));
   const gql = createClient(app.url);
   const login = async (username: string, password: string) => {
     const res = await gql<{ login: { token: string } }>(

@@ -17,6 +17,9 @@ export class UserContext {
   @Field(() => User)
   user!: User;
 
+  /** Resolves `user` through the per-request loader. */
+  userId!: string;
+
   @Field(() => JSONObjectScalar, { description: 'Encrypted at rest.' })
   preferences!: JsonObject;
 
@@ -43,6 +46,9 @@ export class EnvironmentContext {
 export class ModelContext {
   @Field(() => Model)
   model!: Model;
+
+  /** Resolves `model` through the per-request loader. */
+  modelId!: string;
 
   @Field(() => JSONObjectScalar)
   parameters!: JsonObject;
@@ -117,3 +123,36 @@ export class DeletionReport {
   @Field(() => Boolean)
   user!: boolean;
 }
+
+@ObjectType('ErasureReceipt', {
+  description: 'Proof that a right-to-erasure request was carried out; holds no personal data.',
+})
+export class ErasureReceipt {
+  @Field(() => ID)
+  id!: string;
+
+  @Field(() => ID, {
+    description: 'The user who asked (the erased user when they asked themselves).',
+  })
+  requestedBy!: string;
+
+  @Field(() => Boolean)
+  selfRequested!: boolean;
+
+  @Field(() => Int)
+  contexts!: number;
+
+  @Field(() => Int)
+  historyEntries!: number;
+
+  @Field(() => Boolean)
+  userDeleted!: boolean;
+
+  @Field(() => Date)
+  createdAt!: Date;
+}
+
+export const { Edge: ErasureReceiptEdge, Connection: ErasureReceiptConnection } = connectionTypes(
+  'ErasureReceipt',
+  ErasureReceipt,
+);

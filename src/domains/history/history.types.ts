@@ -20,6 +20,9 @@ export class HistoryEntry {
   @Field(() => Model)
   model!: Model;
 
+  /** Resolves `model` through the per-request loader. */
+  modelId!: string;
+
   @Field(() => JSONScalar)
   input!: unknown;
 

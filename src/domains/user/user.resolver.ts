@@ -1,7 +1,7 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { type RequestContext } from '../../graphql/context';
-import { notImplemented } from '../../graphql/errors';
 import { pageSize, toPage } from '../../graphql/pagination';
+import { toContext } from '../context/context.mapper';
 import { ContextConnection } from '../context/context.types';
 import { User } from './user.entity';
 import { CreateUserInput } from './user.inputs';
@@ -61,12 +61,31 @@ export class UserResolver {
     return ctx.services.users.setDisabled(ctx.user!, id, disabled);
   }
 
-  @FieldResolver(() => ContextConnection, { description: "The user's contexts, newest first." })
-  contexts(
-    @Root() _user: User,
-    @Arg('first', () => Int, { nullable: true, defaultValue: 20 }) _first: number,
-    @Arg('after', () => String, { nullable: true }) _after: string | null,
-  ): never {
-    throw notImplemented('User.contexts');
+  @FieldResolver(() => ContextConnection, {
+    description:
+      "The user's contexts, most recently updated first (yourself, or anyone for admins).",
+  })
+  async contexts(
+    @Root() user: User,
+    @Arg('first', () => Int, { nullable: true, defaultValue: 20 }) first: number,
+    @Arg('after', () => String, { nullable: true }) after: string | null,
+    @Ctx() ctx: RequestContext,
+  ): Promise<InstanceType<typeof ContextConnection>> {
+    const size = pageSize(first, 20, ctx.services.config.maxPageSize);
+    const page = await ctx.loaders.contextsByUser.load({ userId: user.id, size, after });
+    const edges = page.rows.map((record) => ({
+      cursor: ctx.services.contexts.contextCursor(record),
+      node: toContext(record),
+    }));
+    return Object.assign(new ContextConnection(), {
+      edges,
+      pageInfo: {
+        hasNextPage: page.hasNextPage,
+        hasPreviousPage: Boolean(after),
+        startCursor: edges[0]?.cursor ?? null,
+        endCursor: edges.at(-1)?.cursor ?? null,
+      },
+      count: () => ctx.loaders.contextCountByUser.load(user.id),
+    });
   }
 }

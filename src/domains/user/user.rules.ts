@@ -1,5 +1,6 @@
 import { allow } from 'graphql-shield';
 import { isAdmin, isAuthenticated } from '../../graphql/rules';
+import { isSelfOrAdmin } from '../context/context.rules';
 
 /**
  * Who may call what in the user domain. Every path to a User object is guarded where it
@@ -8,7 +9,7 @@ import { isAdmin, isAuthenticated } from '../../graphql/rules';
 export const userRules = {
   Query: { me: allow, user: isAuthenticated, users: isAdmin },
   Mutation: { login: allow, createUser: isAdmin, setUserDisabled: isAdmin },
-  User: { '*': allow, contexts: isAuthenticated },
+  User: { '*': allow, contexts: isSelfOrAdmin },
   AuthPayload: allow,
   UserConnection: allow,
   UserEdge: allow,

@@ -1,0 +1,76 @@
+import { In, IsNull, type DataSource, type Repository } from 'typeorm';
+import { badInput } from '../../graphql/errors';
+import { isUuid, parseId } from '../../graphql/ids';
+import { ModelEntity } from './model.entity';
+import { Model } from './model.types';
+
+/** The GraphQL face of a model row. `executionProvider` is known once a runtime loads it. */
+export function toModel(row: ModelEntity, executionProvider: string | null = null): Model {
+  return Object.assign(new Model(), {
+    id: row.id,
+    name: row.name,
+    version: row.version,
+    kind: row.kind,
+    task: row.task,
+    description: row.description,
+    inputs: row.inputs,
+    outputs: row.outputs,
+    defaultParameters: row.defaultParameters,
+    cacheable: row.cacheable,
+    cacheTtlSeconds: row.cacheTtlSeconds,
+    rateLimitPerMinute: row.rateLimitPerMinute,
+    executionProvider,
+    endpoint: row.endpoint,
+    remoteProtocol: row.remoteProtocol,
+    createdAt: row.createdAt,
+  });
+}
+
+/** Reading the model registry. Registration and deletion come with the inference work. */
+export class ModelService {
+  private readonly repo: Repository<ModelEntity>;
+
+  constructor(dataSource: DataSource) {
+    this.repo = dataSource.getRepository(ModelEntity);
+  }
+
+  /** Includes soft-deleted models: contexts and history that name them still resolve. */
+  findByIds(ids: readonly string[]): Promise<ModelEntity[]> {
+    const valid = ids.filter(isUuid);
+    return valid.length ? this.repo.findBy({ id: In(valid) }) : Promise.resolve([]);
+  }
+
+  /** A model that new contexts and inference may use: exists and is not deleted. */
+  async findActive(id: string): Promise<ModelEntity | null> {
+    return isUuid(id) ? this.repo.findOneBy({ id, deletedAt: IsNull() }) : null;
+  }
+
+  /** By id, or by name (+ version; the newest registration when omitted). */
+  async find(args: {
+    id?: string | null;
+    name?: string | null;
+    version?: string | null;
+  }): Promise<ModelEntity | null> {
+    if (args.id) {
+      return this.repo.findOneBy({ id: parseId(args.id), deletedAt: IsNull() });
+    }
+    if (!args.name) {
+      throw badInput('Give a model id, or a name (and optionally a version)');
+    }
+    return this.repo.findOne({
+      where: {
+        name: args.name,
+        deletedAt: IsNull(),
+        ...(args.version ? { version: args.version } : {}),
+      },
+      order: { createdAt: 'DESC' },
+    });
+  }
+
+  list(): Promise<ModelEntity[]> {
+    return this.repo.find({
+      where: { deletedAt: IsNull() },
+      order: { name: 'ASC', createdAt: 'DESC' },
+    });
+  }
+}

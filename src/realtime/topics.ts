@@ -1,0 +1,12 @@
+/** Every pub/sub channel name, in one place. */
+export const Topic = {
+  /** Changes of one context: a new state, or its deletion (streams then complete). */
+  context: (contextId: string) => `context:${contextId}`,
+} as const;
+
+/** A stored context row in transit: Buffers as base64, dates as ISO strings. */
+export type ContextEvent =
+  | { readonly type: 'updated'; readonly row: SerializedContextRow }
+  | { readonly type: 'deleted'; readonly contextId: string };
+
+export type SerializedContextRow = Record<string, string | number | null>;
