@@ -14,6 +14,8 @@ export const EXAMPLE_DOCUMENT = `# Welcome to the context server.
 # 2. Open "Headers" below and paste:
 #    { "Authorization": "Bearer <token>" }
 # 3. Run "Me", then "Users" (admins only).
+# 4. Run "Models", copy a model id into "CreateContext",
+#    run it, and paste the context id into the others.
 
 mutation Login {
   login(username: "admin", password: "<the printed password>") {
@@ -33,6 +35,44 @@ query Users {
     edges { cursor node { id username role disabled } }
     pageInfo { hasNextPage endCursor }
   }
+}
+
+query Models {
+  models { id name version task }
+}
+
+mutation CreateContext {
+  createContext(input: {
+    model: { modelId: "<a model id>" }
+    user: { preferences: { creativity: "high", verbosity: "concise", formality: "formal" } }
+    environment: { deploymentEnvironment: DEVELOPMENT, serverLoad: 0.9 }
+    data: { source: "crm", qualityMetrics: { noiseLevel: 0.2 } }
+  }) {
+    id version expiresAt
+    user { preferences }
+    environment { serverLoad }
+  }
+}
+
+mutation PatchContext {
+  # Only the sections given change; expectedVersion guards
+  # against overwriting someone else's change (CONFLICT).
+  updateContext(
+    id: "<the context id>"
+    patch: { environment: { serverLoad: 0.2 } }
+    expectedVersion: 1
+  ) { id version environment { serverLoad } user { preferences } }
+}
+
+query MyContexts {
+  contexts(first: 10) {
+    totalCount
+    edges { node { id version updatedAt model { model { name } } } }
+  }
+}
+
+subscription WatchContext {
+  contextUpdated(contextId: "<the context id>") { id version }
 }
 
 mutation CreateUser {

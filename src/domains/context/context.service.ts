@@ -30,6 +30,7 @@ import {
   toStored,
   upgradeSections,
   type ContextSections,
+  type StoredSections,
 } from './context.upgrade';
 
 /** A context as the API sees it: decrypted, in today's shape. */
@@ -252,16 +253,7 @@ export class ContextService {
   decode(row: ContextEntity): ContextRecord {
     const { sections } = upgradeSections(
       row.schemaVersion,
-      {
-        userData: this.encryption.decryptJson(row.userData, aad('user_data', row.id)),
-        environment: row.environment,
-        modelData: row.modelData,
-        data: row.data,
-        customAttributes: this.encryption.decryptJson(
-          row.customAttributes,
-          aad('custom_attributes', row.id),
-        ),
-      },
+      this.storedSections(row),
       row.createdAt,
     );
     return {
@@ -742,26 +734,23 @@ export class ContextService {
 
   /** Secret keys refused or stripped by policy, then the size limit; nothing is written on failure. */
   private guard(sections: ContextSections): { sections: ContextSections; removedPaths: string[] } {
-    let removedPaths: string[] = [];
+    const checked = [
+      ['user', sections.user],
+      ['data', sections.data],
+      ['customAttributes', sections.customAttributes],
+    ] as const;
+    const found = checked.flatMap(([key, value]) => findSecretPaths(value, key));
+    if (found.length && this.settings.secretPolicy === 'reject') {
+      throw badInput(`Credentials may not be stored in a context: ${found.join(', ')}`, {
+        paths: found,
+      });
+    }
     let guarded = sections;
-    const checked: [keyof ContextSections, string, unknown][] = [
-      ['user', 'user', sections.user],
-      ['data', 'data', sections.data],
-      ['customAttributes', 'customAttributes', sections.customAttributes],
-    ];
-    for (const [key, path, value] of checked) {
-      const found = findSecretPaths(value, path);
-      if (found.length === 0) {
-        continue;
-      }
-      if (this.settings.secretPolicy === 'reject') {
-        throw badInput(`Credentials may not be stored in a context: ${found.join(', ')}`, {
-          paths: found,
-        });
-      }
-      const stripped = stripSecretPaths(value, path);
+    const removedPaths: string[] = [];
+    for (const [key, value] of found.length ? checked : []) {
+      const stripped = stripSecretPaths(value, key);
       guarded = { ...guarded, [key]: stripped.value };
-      removedPaths = [...removedPaths, ...stripped.removed];
+      removedPaths.push(...stripped.removed);
     }
     validateSections(guarded);
     const size = serializedSize(guarded);
@@ -773,6 +762,20 @@ export class ContextService {
       );
     }
     return { sections: guarded, removedPaths };
+  }
+
+  /** The row's sections as stored, ciphertext columns decrypted. */
+  private storedSections(row: ContextEntity): StoredSections {
+    return {
+      userData: this.encryption.decryptJson(row.userData, aad('user_data', row.id)),
+      environment: row.environment,
+      modelData: row.modelData,
+      data: row.data,
+      customAttributes: this.encryption.decryptJson(
+        row.customAttributes,
+        aad('custom_attributes', row.id),
+      ),
+    };
   }
 
   /** Column values in INSERT/UPDATE order: user_data, environment, model_data, data, custom_attributes. */
@@ -818,16 +821,7 @@ export class ContextService {
     }
     const { sections, legacyHistory } = upgradeSections(
       locked.schemaVersion,
-      {
-        userData: this.encryption.decryptJson(locked.userData, aad('user_data', locked.id)),
-        environment: locked.environment,
-        modelData: locked.modelData,
-        data: locked.data,
-        customAttributes: this.encryption.decryptJson(
-          locked.customAttributes,
-          aad('custom_attributes', locked.id),
-        ),
-      },
+      this.storedSections(locked),
       locked.createdAt,
     );
     let sequence = locked.lastSequence;

@@ -63,75 +63,51 @@ function load(value: unknown): number {
   return typeof value === 'number' && value >= 0 && value <= 1 ? value : 0;
 }
 
-/**
- * Version 0 is the guide's document shape (snake_case sections, `session_history` inside the
- * user section, model identified inside `model`): see ../shared/reference.
- */
-function fromVersion0(stored: StoredSections, createdAt: Date): Upgraded {
-  const user = objectOr(stored.userData);
-  const env = objectOr(stored.environment);
-  const model = objectOr(stored.modelData);
-  const data = objectOr(stored.data);
-  const history = Array.isArray(user.session_history) ? user.session_history : [];
-  return {
-    sections: {
-      user: {
-        preferences: objectOr(user.preferences),
-        demographics: isObject(user.demographics) ? user.demographics : null,
-      },
-      environment: {
-        timestamp: isoOr(env.timestamp, createdAt.toISOString()),
-        deploymentEnvironment: deployment(env.deployment_environment),
-        serverLoad: load(env.server_load),
-        availableResources: objectOr(env.available_resources),
-      },
-      model: { parameters: objectOr(model.parameters), constraints: objectOr(model.constraints) },
-      data: {
-        source: stringOr(data.data_source, 'unknown'),
-        timestamp: isoOr(data.data_timestamp, null),
-        qualityMetrics: objectOr(data.data_quality_metrics),
-      },
-      customAttributes: objectOr(stored.customAttributes),
-    },
-    legacyHistory: history.map((turn: unknown) =>
-      isObject(turn)
-        ? {
-            timestamp: isoOr(turn.timestamp, null),
-            input: turn.input ?? null,
-            output: turn.output ?? null,
-          }
-        : { timestamp: null, input: turn, output: null },
-    ),
-  };
+/** Where each field lives in the stored JSON of one schema version. */
+interface FieldNames {
+  readonly deploymentEnvironment: string;
+  readonly serverLoad: string;
+  readonly availableResources: string;
+  readonly source: string;
+  readonly dataTimestamp: string;
+  readonly qualityMetrics: string;
 }
 
-function fromVersion1(stored: StoredSections, createdAt: Date): Upgraded {
-  const user = objectOr(stored.userData);
-  const env = objectOr(stored.environment);
-  const model = objectOr(stored.modelData);
-  const data = objectOr(stored.data);
-  return {
-    sections: {
-      user: {
-        preferences: objectOr(user.preferences),
-        demographics: isObject(user.demographics) ? user.demographics : null,
-      },
-      environment: {
-        timestamp: isoOr(env.timestamp, createdAt.toISOString()),
-        deploymentEnvironment: deployment(env.deploymentEnvironment),
-        serverLoad: load(env.serverLoad),
-        availableResources: objectOr(env.availableResources),
-      },
-      model: { parameters: objectOr(model.parameters), constraints: objectOr(model.constraints) },
-      data: {
-        source: stringOr(data.source, 'unknown'),
-        timestamp: isoOr(data.timestamp, null),
-        qualityMetrics: objectOr(data.qualityMetrics),
-      },
-      customAttributes: objectOr(stored.customAttributes),
-    },
-    legacyHistory: [],
-  };
+/**
+ * Version 0 is the guide's document shape (snake_case sections, `session_history` inside the
+ * user section, model identified inside `model`): see ../shared/reference. Version 1 is
+ * today's camelCase shape.
+ */
+const FIELD_NAMES: Readonly<Record<number, FieldNames>> = {
+  0: {
+    deploymentEnvironment: 'deployment_environment',
+    serverLoad: 'server_load',
+    availableResources: 'available_resources',
+    source: 'data_source',
+    dataTimestamp: 'data_timestamp',
+    qualityMetrics: 'data_quality_metrics',
+  },
+  1: {
+    deploymentEnvironment: 'deploymentEnvironment',
+    serverLoad: 'serverLoad',
+    availableResources: 'availableResources',
+    source: 'source',
+    dataTimestamp: 'timestamp',
+    qualityMetrics: 'qualityMetrics',
+  },
+};
+
+function legacyTurns(user: JsonObject): LegacyTurn[] {
+  const history = Array.isArray(user.session_history) ? user.session_history : [];
+  return history.map((turn: unknown) =>
+    isObject(turn)
+      ? {
+          timestamp: isoOr(turn.timestamp, null),
+          input: turn.input ?? null,
+          output: turn.output ?? null,
+        }
+      : { timestamp: null, input: turn, output: null },
+  );
 }
 
 /** Reads stored sections of any known schema version in today's shape. */
@@ -140,14 +116,36 @@ export function upgradeSections(
   stored: StoredSections,
   createdAt: Date,
 ): Upgraded {
-  switch (schemaVersion) {
-    case 0:
-      return fromVersion0(stored, createdAt);
-    case 1:
-      return fromVersion1(stored, createdAt);
-    default:
-      throw new Error(`Unknown context schema version ${schemaVersion}`);
+  const names = FIELD_NAMES[schemaVersion];
+  if (!names) {
+    throw new Error(`Unknown context schema version ${schemaVersion}`);
   }
+  const user = objectOr(stored.userData);
+  const env = objectOr(stored.environment);
+  const model = objectOr(stored.modelData);
+  const data = objectOr(stored.data);
+  return {
+    sections: {
+      user: {
+        preferences: objectOr(user.preferences),
+        demographics: isObject(user.demographics) ? user.demographics : null,
+      },
+      environment: {
+        timestamp: isoOr(env.timestamp, createdAt.toISOString()),
+        deploymentEnvironment: deployment(env[names.deploymentEnvironment]),
+        serverLoad: load(env[names.serverLoad]),
+        availableResources: objectOr(env[names.availableResources]),
+      },
+      model: { parameters: objectOr(model.parameters), constraints: objectOr(model.constraints) },
+      data: {
+        source: stringOr(data[names.source], 'unknown'),
+        timestamp: isoOr(data[names.dataTimestamp], null),
+        qualityMetrics: objectOr(data[names.qualityMetrics]),
+      },
+      customAttributes: objectOr(stored.customAttributes),
+    },
+    legacyHistory: schemaVersion === 0 ? legacyTurns(user) : [],
+  };
 }
 
 /** Today's sections as they are stored (the inverse of fromVersion1). */
