@@ -57,6 +57,57 @@ const schema = z.object({
   /** History entries kept per context; older ones are deleted as new ones arrive. */
   HISTORY_LIMIT: int(100, 1, 100_000),
 
+  /** Where ONNX models live; registered paths must stay inside it. */
+  MODEL_DIR: z.string().default('./models'),
+  INFERENCE_DEVICE: z.enum(['auto', 'cuda', 'cpu']).default('auto'),
+  /** Worker threads running model sessions (one pool per process). */
+  INFERENCE_WORKERS: int(1, 1, 64),
+  /** onnxruntime intra-op threads per session; 0 lets onnxruntime choose. */
+  INFERENCE_INTRA_OP_THREADS: int(0, 0, 256),
+  /** Server defaults for models that set none. */
+  MAX_BATCH_SIZE: int(32, 1, 1024),
+  MAX_QUEUE_DELAY_MS: int(2, 0, 1000), // 2 ms
+  /** Requests allowed to wait per model before MODEL_UNAVAILABLE. */
+  MAX_QUEUED_REQUESTS: int(10_000, 1, 1_000_000),
+  MODEL_RATE_LIMIT_PER_MINUTE: int(6_000, 1, 10_000_000),
+  INFERENCE_CACHE_TTL_SECONDS: int(300, 1, 30 * 24 * 3600), // 5 min
+  INFERENCE_TIMEOUT_MS: int(30_000, 100, 600_000), // 30 s
+  /** History turns a generation model sees as conversation. */
+  HISTORY_TURNS_IN_PROMPT: int(4, 0, 100),
+  /** Largest text input of a text model, in characters. */
+  MAX_INPUT_CHARS: int(20_000, 1, 1_000_000),
+  REMOTE_TIMEOUT_MS: int(10_000, 100, 600_000), // 10 s
+  REMOTE_RETRIES: int(2, 0, 10),
+  /**
+   * Credentials for remote model servers, kept out of the database: a JSON object from
+   * endpoint origin to Authorization header value, e.g. {"https://kserve.internal":"Bearer …"}.
+   */
+  REMOTE_AUTHORIZATION: optionalString.pipe(
+    z
+      .string()
+      .optional()
+      .transform((v, ctx) => {
+        if (v === undefined) {
+          return {};
+        }
+        try {
+          const parsed: unknown = JSON.parse(v);
+          if (
+            parsed &&
+            typeof parsed === 'object' &&
+            !Array.isArray(parsed) &&
+            Object.values(parsed).every((h) => typeof h === 'string')
+          ) {
+            return parsed as Record<string, string>;
+          }
+        } catch {
+          // reported below
+        }
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object of origin → header value' });
+        return z.NEVER;
+      }),
+  ),
+
   /** Largest `first` accepted by any connection field. */
   MAX_PAGE_SIZE: int(100, 1, 1000),
   /** Introspection and GraphiQL default to on outside production. */
@@ -105,6 +156,24 @@ export interface Config {
     readonly sweepBatchSize: number;
     readonly maxBatchUpdates: number;
     readonly historyLimit: number;
+  };
+  readonly inference: {
+    readonly modelDir: string;
+    readonly device: 'auto' | 'cuda' | 'cpu';
+    readonly workers: number;
+    readonly intraOpThreads: number;
+    readonly maxBatchSize: number;
+    readonly maxQueueDelayMs: number;
+    readonly maxQueued: number;
+    readonly defaultRateLimitPerMinute: number;
+    readonly defaultCacheTtlSeconds: number;
+    readonly timeoutMs: number;
+    readonly historyTurns: number;
+    readonly maxInputChars: number;
+    readonly remoteTimeoutMs: number;
+    readonly remoteRetries: number;
+    /** Endpoint origin → Authorization header value for REMOTE models. */
+    readonly remoteAuthorization: Readonly<Record<string, string>>;
   };
   readonly graphql: {
     readonly maxPageSize: number;
@@ -178,6 +247,23 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       sweepBatchSize: env.CONTEXT_SWEEP_BATCH_SIZE,
       maxBatchUpdates: env.MAX_BATCH_UPDATES,
       historyLimit: env.HISTORY_LIMIT,
+    }),
+    inference: Object.freeze({
+      modelDir: path.resolve(env.MODEL_DIR),
+      device: env.INFERENCE_DEVICE,
+      workers: env.INFERENCE_WORKERS,
+      intraOpThreads: env.INFERENCE_INTRA_OP_THREADS,
+      maxBatchSize: env.MAX_BATCH_SIZE,
+      maxQueueDelayMs: env.MAX_QUEUE_DELAY_MS,
+      maxQueued: env.MAX_QUEUED_REQUESTS,
+      defaultRateLimitPerMinute: env.MODEL_RATE_LIMIT_PER_MINUTE,
+      defaultCacheTtlSeconds: env.INFERENCE_CACHE_TTL_SECONDS,
+      timeoutMs: env.INFERENCE_TIMEOUT_MS,
+      historyTurns: env.HISTORY_TURNS_IN_PROMPT,
+      maxInputChars: env.MAX_INPUT_CHARS,
+      remoteTimeoutMs: env.REMOTE_TIMEOUT_MS,
+      remoteRetries: env.REMOTE_RETRIES,
+      remoteAuthorization: env.REMOTE_AUTHORIZATION,
     }),
     graphql: Object.freeze({
       maxPageSize: env.MAX_PAGE_SIZE,

@@ -11,6 +11,8 @@ import { createHistoryLoaders, type HistoryLoaders } from '../domains/history/hi
 import { type HistoryService } from '../domains/history/history.service';
 import { createModelLoaders, type ModelLoaders } from '../domains/model/model.loaders';
 import { type ModelService } from '../domains/model/model.service';
+import { type InferenceService } from '../inference/infer.service';
+import { type ModelRegistry } from '../inference/registry';
 
 /** Process-wide services, created once in main.ts and shared by every request. */
 export interface Services {
@@ -19,6 +21,8 @@ export interface Services {
   readonly models: ModelService;
   readonly contexts: ContextService;
   readonly history: HistoryService;
+  readonly registry: ModelRegistry;
+  readonly inference: InferenceService;
 }
 
 export type Loaders = UserLoaders & ModelLoaders & ContextLoaders & HistoryLoaders;

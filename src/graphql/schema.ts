@@ -36,7 +36,16 @@ export const RESOLVERS = [
 async function validateArgument(value: unknown): Promise<void> {
   const items = Array.isArray(value) ? value : [value];
   for (const item of items) {
-    if (item === null || typeof item !== 'object' || item instanceof Date) {
+    // Only instances of input classes carry constraints; JSON arguments are plain (often
+    // null-prototype) objects that class-validator cannot inspect.
+    const ctor = (item as { constructor?: unknown } | null)?.constructor;
+    if (
+      item === null ||
+      typeof item !== 'object' ||
+      typeof ctor !== 'function' ||
+      ctor === Object ||
+      item instanceof Date
+    ) {
       continue;
     }
     const errors = await validate(item, {

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * One registry per process (not prom-client's global one), so tests can build servers side
@@ -13,6 +13,11 @@ export interface Metrics {
   readonly graphqlErrors: Counter<'code'>;
   readonly sweptContexts: Counter;
   readonly dbQueries: Counter;
+  readonly inferenceDuration: Histogram<'model' | 'outcome'>;
+  readonly inferenceBatchSize: Histogram<'model'>;
+  readonly inferenceCache: Counter<'model' | 'result'>;
+  readonly inferenceThrottled: Counter<'model'>;
+  readonly inferenceQueueDepth: Gauge<'model'>;
 }
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -52,6 +57,38 @@ export function createMetrics(): Metrics {
       name: 'graphql_errors_total',
       help: 'GraphQL errors returned to clients, by extensions.code',
       labelNames: ['code'],
+      registers: [registry],
+    }),
+    inferenceDuration: new Histogram({
+      name: 'inference_duration_seconds',
+      help: 'infer latency by model (name@version) and outcome (success, cached, error)',
+      labelNames: ['model', 'outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    inferenceBatchSize: new Histogram({
+      name: 'inference_batch_size',
+      help: 'Requests (or sequences, for generation steps) per model run',
+      labelNames: ['model'],
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+      registers: [registry],
+    }),
+    inferenceCache: new Counter({
+      name: 'inference_cache_requests_total',
+      help: 'Result cache lookups by model and result (hit, miss)',
+      labelNames: ['model', 'result'],
+      registers: [registry],
+    }),
+    inferenceThrottled: new Counter({
+      name: 'inference_throttled_total',
+      help: 'infer calls refused by the per-model rate limit',
+      labelNames: ['model'],
+      registers: [registry],
+    }),
+    inferenceQueueDepth: new Gauge({
+      name: 'inference_queue_depth',
+      help: 'Requests waiting for a model run, by model',
+      labelNames: ['model'],
       registers: [registry],
     }),
     dbQueries: new Counter({

@@ -2,6 +2,8 @@
 export const Topic = {
   /** Changes of one context: a new state, or its deletion (streams then complete). */
   context: (contextId: string) => `context:${contextId}`,
+  /** Each history entry of one context, whole, as it is committed. */
+  history: (contextId: string) => `history:${contextId}`,
 } as const;
 
 /** A stored context row in transit: Buffers as base64, dates as ISO strings. */

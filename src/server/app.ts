@@ -9,6 +9,13 @@ import { startSweeper } from '../domains/context/context.sweeper';
 import { HistoryService } from '../domains/history/history.service';
 import { ModelService } from '../domains/model/model.service';
 import { UserService } from '../domains/user/user.service';
+import { InferenceService } from '../inference/infer.service';
+import { LoadMonitor } from '../inference/load-monitor';
+import { createOnnxRuntime } from '../inference/onnx/onnx-pool';
+import { ModelRegistry } from '../inference/registry';
+import { createRemoteOpener } from '../inference/remote/remote-backend';
+import { ResultCache } from '../inference/result-cache';
+import { ModelThrottle } from '../inference/throttle';
 import { FieldEncryption, parseEncryptionKeys } from '../security/field-encryption';
 import { createContextFactory, type Services } from '../graphql/context';
 import { createFormatError } from '../graphql/mask-error';
@@ -92,12 +99,63 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       models,
       config.contexts,
     );
+    const history = new HistoryService(dataSource, encryption, config.graphql.maxPageSize, pubSub);
+    const modelLabel = (m: { name: string; version: string }) => `${m.name}@${m.version}`;
+    const runtime = createOnnxRuntime({
+      workers: config.inference.workers,
+      device: config.inference.device,
+      intraOpThreads: config.inference.intraOpThreads,
+      logger,
+    });
+    disposers.push(() => runtime.close());
+    const registry = new ModelRegistry({
+      models,
+      runtime,
+      modelDir: config.inference.modelDir,
+      batching: config.inference,
+      openRemote: createRemoteOpener(
+        { ...config.inference, authorization: config.inference.remoteAuthorization },
+        logger,
+      ),
+      logger,
+      onBatch: (model, size) =>
+        metrics.inferenceBatchSize.observe({ model: modelLabel(model) }, size),
+    });
+    disposers.push(() => registry.close());
+    const loadMonitor = new LoadMonitor();
+    disposers.push(async () => loadMonitor.stop());
+    const inference = new InferenceService({
+      models,
+      registry,
+      contexts,
+      history,
+      cache: new ResultCache(kv),
+      throttle: new ModelThrottle(kv),
+      load: loadMonitor,
+      settings: {
+        ...config.inference,
+        historyLimit: config.contexts.historyLimit,
+      },
+      metrics: {
+        observe: (m, seconds, outcome) =>
+          metrics.inferenceDuration.observe({ model: modelLabel(m), outcome }, seconds),
+        cache: (m, hit) =>
+          metrics.inferenceCache.inc({ model: modelLabel(m), result: hit ? 'hit' : 'miss' }),
+        throttled: (m) => metrics.inferenceThrottled.inc({ model: modelLabel(m) }),
+      },
+    });
+    const shipped = await registry.registerShipped();
+    if (shipped.length) {
+      logger.info({ models: shipped }, 'shipped models registered');
+    }
     const services: Services = {
       config: config.graphql,
       users: new UserService(dataSource, jwt),
       models,
       contexts,
-      history: new HistoryService(dataSource, encryption, config.graphql.maxPageSize),
+      history,
+      registry,
+      inference,
     };
     disposers.push(
       startSweeper(contexts, config.contexts.sweepIntervalMs, logger, (n) =>
@@ -130,6 +188,12 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       schema,
       createContext,
       readiness,
+      beforeScrape: () => {
+        metrics.inferenceQueueDepth.reset();
+        for (const [id, handle] of registry.ready) {
+          metrics.inferenceQueueDepth.set({ model: id }, handle.queueDepth);
+        }
+      },
     });
     const ws = startWebSocketServer({
       httpServer,

@@ -24,6 +24,8 @@ export interface HttpDeps {
   readonly schema: GraphQLSchema;
   readonly createContext: (input: ContextInput) => Promise<RequestContext>;
   readonly readiness: () => Promise<ReadinessReport>;
+  /** Refreshes gauges that are read from live objects (queue depths) before a scrape. */
+  readonly beforeScrape?: () => void;
 }
 
 /** Routes with a fixed label; everything else is counted as "other" to bound cardinality. */
@@ -124,6 +126,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<{
   });
   if (config.metrics) {
     app.get('/metrics', async (_req, res) => {
+      deps.beforeScrape?.();
       res.setHeader('Content-Type', metrics.registry.contentType);
       res.end(await metrics.registry.metrics());
     });

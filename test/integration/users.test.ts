@@ -176,15 +176,6 @@ describe('users and login', () => {
     expect(codes(await t.gql(Q, { after: '%%%' }, t.adminToken))).toEqual(['BAD_USER_INPUT']);
   });
 
-  it('answers a field not yet served with NOT_IMPLEMENTED, not a crash', async () => {
-    const res = await t.gql(
-      'mutation { registerModel(input: { name: "m", version: "1", kind: ONNX, task: TENSOR }) { id } }',
-      {},
-      t.adminToken,
-    );
-    expect(codes(res)).toEqual(['NOT_IMPLEMENTED']);
-  });
-
   it('stores only a scrypt hash of each password', async () => {
     const rows: { password_hash: string }[] = await t.app.dataSource.query(
       `SELECT password_hash FROM users WHERE username = 'grace'`,

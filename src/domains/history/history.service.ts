@@ -1,6 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { type DataSource } from 'typeorm';
 import { queryRows } from '../../db/sql';
-import { badInput } from '../../graphql/errors';
+import { badInput, notFound } from '../../graphql/errors';
+import { type PubSub } from '../../realtime/pubsub';
+import { Topic } from '../../realtime/topics';
 import { isUuid } from '../../graphql/ids';
 import { decodeCursor, encodeCursor } from '../../graphql/pagination';
 import { type JsonObject } from '../../graphql/scalars';
@@ -31,13 +34,92 @@ export const DEFAULT_HISTORY_PAGE = 20;
 
 export const historyCursor = (sequence: number) => encodeCursor([sequence]);
 
+function serializeHistoryRow(row: Record<string, unknown>): SerializedHistoryEntry {
+  return {
+    id: row.id as string,
+    context_id: row.context_id as string,
+    sequence: Number(row.sequence),
+    model_id: row.model_id as string,
+    input: (row.input as Buffer).toString('base64'),
+    output: (row.output as Buffer).toString('base64'),
+    parameters: JSON.stringify(row.parameters),
+    latency_ms: Number(row.latency_ms),
+    created_at: new Date(row.created_at as string | Date).toISOString(),
+  };
+}
+
+export interface NewHistoryEntry {
+  readonly contextId: string;
+  readonly modelId: string;
+  readonly input: unknown;
+  readonly output: unknown;
+  readonly parameters: JsonObject;
+  readonly latencyMs: number;
+}
+
+/** An entry as published to subscribers: the stored form, ciphertexts base64. */
+export type SerializedHistoryEntry = Record<string, string | number>;
+
 /** History entries of contexts, read many contexts at a time; input and output are decrypted. */
 export class HistoryService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly encryption: FieldEncryption,
     private readonly maxPageSize: number,
+    private readonly pubSub?: PubSub,
   ) {}
+
+  /**
+   * Appends a turn with the next gapless sequence: the context row's lock (UPDATE … RETURNING)
+   * serialises appenders of one context; entries beyond `limit` go in the same transaction.
+   * Published to `history:<contextId>` after commit, whole, so fan-out reads no database.
+   */
+  async append(entry: NewHistoryEntry, limit: number): Promise<HistoryEntry> {
+    const id = randomUUID();
+    const row = await this.dataSource.transaction(async (em) => {
+      const [context] = await queryRows<{ last_sequence: number }>(
+        em,
+        `UPDATE contexts SET last_sequence = last_sequence + 1
+         WHERE id = $1 AND expires_at > now() RETURNING last_sequence`,
+        [entry.contextId],
+      );
+      if (!context) {
+        throw notFound('Context');
+      }
+      const [inserted] = await queryRows(
+        em,
+        `INSERT INTO history_entries (id, context_id, sequence, model_id, input, output, parameters, latency_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
+        [
+          id,
+          entry.contextId,
+          context.last_sequence,
+          entry.modelId,
+          this.encryption.encryptJson(entry.input ?? null, `history_entries.input:${id}`),
+          this.encryption.encryptJson(entry.output ?? null, `history_entries.output:${id}`),
+          JSON.stringify(entry.parameters),
+          entry.latencyMs,
+        ],
+      );
+      await queryRows(em, 'DELETE FROM history_entries WHERE context_id = $1 AND sequence <= $2', [
+        entry.contextId,
+        context.last_sequence - limit,
+      ]);
+      return inserted!;
+    });
+    await this.pubSub?.publish(Topic.history(entry.contextId), serializeHistoryRow(row));
+    return this.toEntry(row);
+  }
+
+  /** A published entry back as the API sees it. */
+  fromSerialized(s: SerializedHistoryEntry): HistoryEntry {
+    return this.toEntry({
+      ...s,
+      input: Buffer.from(String(s.input), 'base64'),
+      output: Buffer.from(String(s.output), 'base64'),
+      parameters: JSON.parse(String(s.parameters)),
+    });
+  }
 
   /**
    * `first`/`after` walk from the oldest entry, `last`/`before` from the newest; edges are

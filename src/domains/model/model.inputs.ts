@@ -46,6 +46,21 @@ export class RegisterModelInput {
   @Field(() => Int, { nullable: true })
   cacheTtlSeconds?: number | null;
 
-  @Field(() => Int, { nullable: true })
+  @Field(() => Int, {
+    nullable: true,
+    description: 'Requests per minute; null: the server default.',
+  })
   rateLimitPerMinute?: number | null;
+
+  @Field(() => Int, {
+    nullable: true,
+    description: 'Most requests one model run serves (dynamic batching); 1 turns batching off.',
+  })
+  maxBatchSize?: number | null;
+
+  @Field(() => Int, {
+    nullable: true,
+    description: 'How long (ms) an idle model waits for more requests to batch.',
+  })
+  maxQueueDelayMs?: number | null;
 }

@@ -1,6 +1,5 @@
-import { Arg, Ctx, ID, Mutation, Query, Resolver } from 'type-graphql';
+import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import { type RequestContext } from '../../graphql/context';
-import { notImplemented } from '../../graphql/errors';
 import { RegisterModelInput } from './model.inputs';
 import { toModel } from './model.service';
 import { Model } from './model.types';
@@ -27,13 +26,37 @@ export class ModelResolver {
     return (await ctx.services.models.list()).map((row) => toModel(row));
   }
 
-  @Mutation(() => Model)
-  registerModel(@Arg('input', () => RegisterModelInput) _input: RegisterModelInput): never {
-    throw notImplemented('registerModel');
+  @Mutation(() => Model, {
+    description:
+      "MODEL_DEVELOPER or ADMIN. ONNX: `path` names a file inside the server's model directory " +
+      '(text models need a tokenizer.json beside it); the file is loaded and its real tensor specs ' +
+      'recorded, and a broken file is refused. REMOTE: `endpoint` + `remoteName` on an Open ' +
+      'Inference Protocol v2 (KServe/Triton) or TF Serving v1 server.',
+  })
+  async registerModel(
+    @Arg('input', () => RegisterModelInput) input: RegisterModelInput,
+    @Ctx() ctx: RequestContext,
+  ): Promise<Model> {
+    const row = await ctx.services.registry.register(input);
+    return toModel(row);
   }
 
-  @Mutation(() => Boolean)
-  deleteModel(@Arg('id', () => ID) _id: string): never {
-    throw notImplemented('deleteModel');
+  @Mutation(() => Boolean, {
+    description:
+      'MODEL_DEVELOPER or ADMIN. Hides the model from listings and refuses new inference on it; ' +
+      'contexts and history that name it still resolve.',
+  })
+  deleteModel(@Arg('id', () => ID) id: string, @Ctx() ctx: RequestContext): Promise<boolean> {
+    return ctx.services.registry.delete(id);
+  }
+
+  @FieldResolver(() => String, {
+    nullable: true,
+    description:
+      'Provider actually in use once loaded ("cuda", "cpu"); null before first load or for REMOTE.',
+  })
+  executionProvider(@Root() model: Model, @Ctx() ctx: RequestContext): string | null {
+    const provider = ctx.services.registry.providerOf(model.id);
+    return provider === 'remote' ? null : provider;
   }
 }

@@ -26,7 +26,11 @@ export function toModel(row: ModelEntity, executionProvider: string | null = nul
   });
 }
 
-/** Reading the model registry. Registration and deletion come with the inference work. */
+/** A row to insert: everything but the generated columns. */
+export type NewModel = Omit<ModelEntity, 'id' | 'createdAt' | 'deletedAt' | 'inputs' | 'outputs'> &
+  Partial<Pick<ModelEntity, 'inputs' | 'outputs'>>;
+
+/** The `models` table. Validation and loading live in the inference registry. */
 export class ModelService {
   private readonly repo: Repository<ModelEntity>;
 
@@ -65,6 +69,26 @@ export class ModelService {
       },
       order: { createdAt: 'DESC' },
     });
+  }
+
+  async insert(row: NewModel): Promise<ModelEntity> {
+    const entity = Object.assign(new ModelEntity(), row, {
+      inputs: row.inputs ?? [],
+      outputs: row.outputs ?? [],
+      deletedAt: null,
+    });
+    return this.repo.save(entity);
+  }
+
+  /** Hides the model from listings and new use; old contexts and history still resolve it. */
+  async softDelete(id: string): Promise<boolean> {
+    const result = await this.repo
+      .createQueryBuilder()
+      .update()
+      .set({ deletedAt: () => 'now()' })
+      .where('id = :id AND deleted_at IS NULL', { id })
+      .execute();
+    return (result.affected ?? 0) > 0;
   }
 
   list(): Promise<ModelEntity[]> {

@@ -1,0 +1,200 @@
+import { Worker } from 'node:worker_threads';
+import { type Logger } from '../../ops/logger';
+import { type TensorArray, type TensorData, type TensorSpec, type TensorType } from '../types';
+import { WORKER_SOURCE } from './worker-source';
+
+export type InferenceDevice = 'auto' | 'cuda' | 'cpu';
+
+export interface LoadedModelInfo {
+  readonly inputs: TensorSpec[];
+  readonly outputs: TensorSpec[];
+  /** The provider that really runs the model ("cuda" or "cpu"). */
+  readonly executionProvider: string;
+}
+
+/** Runs ONNX models; the onnxruntime adapter below is the one implementation in-process. */
+export interface ModelRuntime {
+  /** Creates the model's session once (in every worker); later calls return the same info. */
+  load(key: string, path: string): Promise<LoadedModelInfo>;
+  run(
+    key: string,
+    feeds: Readonly<Record<string, TensorData>>,
+  ): Promise<Record<string, TensorData>>;
+  release(key: string): Promise<void>;
+  /** How many batches can run at once (one per worker). */
+  readonly parallelism: number;
+  close(): Promise<void>;
+}
+
+interface WireTensor {
+  type: TensorType;
+  dims: number[];
+  buffer: ArrayBufferLike;
+  byteOffset: number;
+  length: number;
+}
+
+const ARRAYS: Record<
+  TensorType,
+  new (buffer: ArrayBufferLike, offset: number, length: number) => TensorArray
+> = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int32: Int32Array,
+  int64: BigInt64Array,
+  bool: Uint8Array,
+  uint8: Uint8Array,
+  int8: Int8Array,
+};
+
+class PooledWorker {
+  readonly worker: Worker;
+  busy = 0;
+  private nextId = 0;
+  private readonly pending = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: Error) => void }
+  >();
+
+  constructor(ortPath: string, intraOpThreads: number, onExit: (error: Error) => void) {
+    this.worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { ortPath, intraOpThreads },
+    });
+    this.worker.on(
+      'message',
+      (message: { id: number; ok: boolean; result?: unknown; error?: string }) => {
+        const call = this.pending.get(message.id);
+        this.pending.delete(message.id);
+        if (message.ok) {
+          call?.resolve(message.result);
+        } else {
+          call?.reject(new Error(message.error));
+        }
+      },
+    );
+    const fail = (error: Error) => {
+      for (const call of this.pending.values()) {
+        call.reject(error);
+      }
+      this.pending.clear();
+      onExit(error);
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => {
+      if (code !== 0) {
+        fail(new Error(`inference worker exited with code ${code}`));
+      }
+    });
+  }
+
+  call<T>(message: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<T> {
+    const id = this.nextId++;
+    this.busy += 1;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.worker.postMessage({ ...message, id }, transfer);
+    }).finally(() => {
+      this.busy -= 1;
+    });
+  }
+}
+
+/**
+ * onnxruntime-node sessions in a pool of worker threads, one pool per process. Every model
+ * is loaded in every worker; a batch goes to the least busy one.
+ */
+export function createOnnxRuntime(options: {
+  workers: number;
+  device: InferenceDevice;
+  intraOpThreads: number;
+  logger: Logger;
+}): ModelRuntime {
+  const ortPath = require.resolve('onnxruntime-node');
+  let closing = false;
+  const workers = Array.from(
+    { length: options.workers },
+    () =>
+      new PooledWorker(ortPath, options.intraOpThreads, (error) => {
+        if (!closing) {
+          options.logger.error({ err: error }, 'inference worker failed');
+        }
+      }),
+  );
+  const loaded = new Map<string, Promise<LoadedModelInfo>>();
+  let fallbackLogged = false;
+
+  return {
+    parallelism: workers.length,
+
+    load(key, path) {
+      let info = loaded.get(key);
+      if (!info) {
+        info = Promise.all(
+          workers.map((w) =>
+            w.call<LoadedModelInfo & { provider: string; fallback?: string }>({
+              op: 'load',
+              key,
+              path,
+              device: options.device,
+            }),
+          ),
+        ).then(([first]) => {
+          if (first!.fallback && !fallbackLogged) {
+            fallbackLogged = true;
+            options.logger.info(
+              { reason: first!.fallback.split('\n')[0] },
+              'CUDA execution provider unavailable; running models on CPU',
+            );
+          }
+          return {
+            inputs: first!.inputs,
+            outputs: first!.outputs,
+            executionProvider: first!.provider,
+          };
+        });
+        info.catch(() => loaded.delete(key));
+        loaded.set(key, info);
+      }
+      return info;
+    },
+
+    async run(key, feeds) {
+      const worker = workers.reduce((a, b) => (b.busy < a.busy ? b : a));
+      const wire: Record<string, WireTensor> = {};
+      for (const [name, t] of Object.entries(feeds)) {
+        wire[name] = {
+          type: t.type,
+          dims: [...t.dims],
+          buffer: t.data.buffer,
+          byteOffset: t.data.byteOffset,
+          length: t.data.length,
+        };
+      }
+      const result = await worker.call<{ outputs: Record<string, WireTensor> }>({
+        op: 'run',
+        key,
+        feeds: wire,
+      });
+      const outputs: Record<string, TensorData> = {};
+      for (const [name, t] of Object.entries(result.outputs)) {
+        outputs[name] = {
+          type: t.type,
+          dims: t.dims,
+          data: new ARRAYS[t.type](t.buffer, t.byteOffset, t.length),
+        };
+      }
+      return outputs;
+    },
+
+    async release(key) {
+      loaded.delete(key);
+      await Promise.all(workers.map((w) => w.call({ op: 'release', key })));
+    },
+
+    async close() {
+      closing = true;
+      await Promise.all(workers.map((w) => w.worker.terminate()));
+    },
+  };
+}
