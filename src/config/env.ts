@@ -98,7 +98,13 @@ const schema = z.object({
             !Array.isArray(parsed) &&
             Object.values(parsed).every((h) => typeof h === 'string')
           ) {
-            return parsed as Record<string, string>;
+            // Keys are compared with endpoint origins: normalise "https://h/" to "https://h".
+            return Object.fromEntries(
+              Object.entries(parsed as Record<string, string>).map(([k, v]) => [
+                new URL(k).origin,
+                v,
+              ]),
+            );
           }
         } catch {
           // reported below
@@ -107,6 +113,31 @@ const schema = z.object({
         return z.NEVER;
       }),
   ),
+
+  /** Live messages a subscriber may fall behind by before its stream is closed. */
+  SUBSCRIPTION_BUFFER: int(1_000, 1, 1_000_000),
+  WS_MAX_CONNECTIONS_PER_USER: int(50, 1, 100_000),
+  WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: int(100, 1, 100_000),
+  /** How often idle WebSockets are pinged; one missed pong closes the socket. */
+  WS_KEEPALIVE_MS: int(30_000, 1_000, 600_000), // 30 s
+
+  /** Query limits: each refusal is QUERY_TOO_COMPLEX naming the limit. */
+  GRAPHQL_MAX_DEPTH: int(12, 1, 1000),
+  GRAPHQL_MAX_ALIASES: int(30, 0, 10_000),
+  GRAPHQL_MAX_DIRECTIVES: int(50, 0, 10_000),
+  GRAPHQL_MAX_TOKENS: int(5_000, 10, 1_000_000),
+  /** Fields fetched, counting list sizes from `first`/`last`. */
+  GRAPHQL_MAX_COST: int(50_000, 1, 100_000_000),
+  /** Several operations in one HTTP request (a JSON array): off unless asked for. */
+  GRAPHQL_BATCHING: bool(false),
+  MAX_BODY_BYTES: int(1024 * 1024, 1024, 100 * 1024 * 1024), // 1 MB
+  /** Comma-separated origins allowed by CORS; unset: no cross-origin access. `*`: any. */
+  CORS_ORIGINS: optionalString,
+  /** Express `trust proxy` (hops or a list), so rate limits see the client's address. */
+  TRUST_PROXY: optionalString,
+  /** Login attempts per minute per username and per client address. */
+  LOGIN_RATE_LIMIT_PER_MINUTE: int(10, 1, 100_000),
+  LOGIN_IP_RATE_LIMIT_PER_MINUTE: int(60, 1, 1_000_000),
 
   /** Largest `first` accepted by any connection field. */
   MAX_PAGE_SIZE: int(100, 1, 1000),
@@ -175,8 +206,29 @@ export interface Config {
     /** Endpoint origin → Authorization header value for REMOTE models. */
     readonly remoteAuthorization: Readonly<Record<string, string>>;
   };
+  readonly subscriptions: {
+    readonly maxBuffered: number;
+    readonly maxConnectionsPerUser: number;
+    readonly maxSubscriptionsPerConnection: number;
+    readonly keepAliveMs: number;
+  };
+  readonly http: {
+    readonly maxBodyBytes: number;
+    readonly corsOrigins: readonly string[];
+    readonly trustProxy: string | undefined;
+    readonly loginPerUsernamePerMinute: number;
+    readonly loginPerIpPerMinute: number;
+  };
   readonly graphql: {
     readonly maxPageSize: number;
+    readonly batching: boolean;
+    readonly limits: {
+      readonly maxDepth: number;
+      readonly maxAliases: number;
+      readonly maxDirectives: number;
+      readonly maxTokens: number;
+      readonly maxCost: number;
+    };
     readonly introspection: boolean;
     readonly graphiql: boolean;
   };
@@ -265,8 +317,32 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       remoteRetries: env.REMOTE_RETRIES,
       remoteAuthorization: env.REMOTE_AUTHORIZATION,
     }),
+    subscriptions: Object.freeze({
+      maxBuffered: env.SUBSCRIPTION_BUFFER,
+      maxConnectionsPerUser: env.WS_MAX_CONNECTIONS_PER_USER,
+      maxSubscriptionsPerConnection: env.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+      keepAliveMs: env.WS_KEEPALIVE_MS,
+    }),
+    http: Object.freeze({
+      maxBodyBytes: env.MAX_BODY_BYTES,
+      corsOrigins: (env.CORS_ORIGINS ?? '')
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+      trustProxy: env.TRUST_PROXY,
+      loginPerUsernamePerMinute: env.LOGIN_RATE_LIMIT_PER_MINUTE,
+      loginPerIpPerMinute: env.LOGIN_IP_RATE_LIMIT_PER_MINUTE,
+    }),
     graphql: Object.freeze({
       maxPageSize: env.MAX_PAGE_SIZE,
+      batching: env.GRAPHQL_BATCHING,
+      limits: Object.freeze({
+        maxDepth: env.GRAPHQL_MAX_DEPTH,
+        maxAliases: env.GRAPHQL_MAX_ALIASES,
+        maxDirectives: env.GRAPHQL_MAX_DIRECTIVES,
+        maxTokens: env.GRAPHQL_MAX_TOKENS,
+        maxCost: env.GRAPHQL_MAX_COST,
+      }),
       introspection: env.GRAPHQL_INTROSPECTION ? env.GRAPHQL_INTROSPECTION === 'true' : !production,
       graphiql: env.GRAPHIQL ? env.GRAPHIQL === 'true' : !production,
     }),

@@ -9,6 +9,7 @@ import { createContextLoaders, type ContextLoaders } from '../domains/context/co
 import { type ContextService } from '../domains/context/context.service';
 import { createHistoryLoaders, type HistoryLoaders } from '../domains/history/history.loaders';
 import { type HistoryService } from '../domains/history/history.service';
+import { type HistoryStreams } from '../domains/history/history.stream';
 import { createModelLoaders, type ModelLoaders } from '../domains/model/model.loaders';
 import { type ModelService } from '../domains/model/model.service';
 import { type InferenceService } from '../inference/infer.service';
@@ -23,6 +24,7 @@ export interface Services {
   readonly history: HistoryService;
   readonly registry: ModelRegistry;
   readonly inference: InferenceService;
+  readonly historyStreams: HistoryStreams;
 }
 
 export type Loaders = UserLoaders & ModelLoaders & ContextLoaders & HistoryLoaders;
@@ -37,10 +39,13 @@ export interface Warning {
 /** What every resolver gets: who is calling, and a fresh set of loaders for this request. */
 export interface RequestContext {
   readonly requestId: string;
+  readonly clientAddress: string | undefined;
   /** The authenticated, enabled user; null when anonymous or the token was refused. */
   readonly user: User | null;
   /** Why a token that was sent was refused (expired, invalid, user disabled). */
   readonly authError: string | undefined;
+  /** When the accepted token expires (long-lived WebSockets close then). */
+  readonly tokenExpiresAt: Date | undefined;
   readonly logger: Logger;
   readonly services: Services;
   readonly loaders: Loaders;
@@ -57,6 +62,8 @@ export interface ContextInput {
   /** An `Authorization` header value or graphql-ws `connectionParams.authorization`. */
   readonly authorization: unknown;
   readonly requestId?: string;
+  /** The client's address (for login throttling); behind proxies see TRUST_PROXY. */
+  readonly clientAddress?: string;
 }
 
 export function createContextFactory(deps: ContextDeps) {
@@ -69,11 +76,17 @@ export function createContextFactory(deps: ContextDeps) {
       ...createContextLoaders(services.contexts),
       ...createHistoryLoaders(services.history),
     };
-    const { user, authError } = await authenticate(deps, loaders, input.authorization);
+    const { user, authError, tokenExpiresAt } = await authenticate(
+      deps,
+      loaders,
+      input.authorization,
+    );
     return {
       requestId,
+      clientAddress: input.clientAddress,
       user,
       authError,
+      tokenExpiresAt,
       logger: deps.logger.child({ requestId, userId: user?.id }),
       services,
       loaders,
@@ -86,7 +99,7 @@ async function authenticate(
   deps: ContextDeps,
   loaders: Loaders,
   authorization: unknown,
-): Promise<{ user: User | null; authError: string | undefined }> {
+): Promise<{ user: User | null; authError: string | undefined; tokenExpiresAt?: Date }> {
   const token = extractBearer(authorization);
   if (token === undefined) {
     return { user: null, authError: undefined };
@@ -102,7 +115,7 @@ async function authenticate(
     if (user.disabled) {
       return { user: null, authError: 'User disabled' };
     }
-    return { user, authError: undefined };
+    return { user, authError: undefined, tokenExpiresAt: new Date(claims.exp * 1000) };
   } catch (error) {
     if (error instanceof TokenError) {
       return { user: null, authError: error.message };

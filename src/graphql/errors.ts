@@ -11,6 +11,7 @@ export const ErrorCode = {
   INFERENCE_FAILED: 'INFERENCE_FAILED',
   QUERY_TOO_COMPLEX: 'QUERY_TOO_COMPLEX',
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
+  LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
   NOT_IMPLEMENTED: 'NOT_IMPLEMENTED',
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
 } as const;
@@ -28,6 +29,7 @@ export const ERROR_MEANINGS: Readonly<Record<ErrorCode, string>> = {
   INFERENCE_FAILED: 'The model ran but failed on this input.',
   QUERY_TOO_COMPLEX: 'The operation exceeds a depth, alias or cost limit.',
   SERVICE_UNAVAILABLE: 'A dependency (database, Redis) is unreachable; retry later.',
+  LIMIT_EXCEEDED: 'A per-connection or per-user limit (connections, subscriptions) was reached.',
   NOT_IMPLEMENTED: 'Part of the public contract that this release does not serve yet.',
   INTERNAL_SERVER_ERROR: 'An unexpected failure; extensions.errorId matches the server log.',
 };

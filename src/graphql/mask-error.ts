@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type ApolloServerPlugin } from '@apollo/server';
 import { type GraphQLFormattedError } from 'graphql';
 import { type Logger } from '../ops/logger';
-import { AppError, ErrorCode } from './errors';
+import { AppError, ERROR_MEANINGS, ErrorCode } from './errors';
 
 /**
  * Errors that no code path marked safe (a TypeError, a driver error whose message holds SQL)
@@ -62,6 +62,24 @@ export function createFormatError(logger: Logger) {
       exception: _exception,
       ...extensions
     } = formatted.extensions ?? {};
+    // Apollo re-codes validation errors as GRAPHQL_VALIDATION_FAILED; keep ours (e.g. a
+    // QUERY_TOO_COMPLEX raised by a limit rule) with its details.
+    const original = originalOf(error);
+    if (original instanceof Error && original !== error && 'extensions' in original) {
+      const inner = (original as { extensions?: Record<string, unknown> }).extensions ?? {};
+      if (typeof inner.code === 'string' && inner.code in ERROR_MEANINGS) {
+        const { http: _http, ...details } = inner;
+        return { ...formatted, extensions: { ...extensions, ...details } };
+      }
+    }
+    // graphql-js aborts parsing past `maxTokens` with a syntax error; it is a size limit.
+    const tokens = /Document contains more th[ae]n (\d+) tokens/.exec(formatted.message);
+    if (tokens) {
+      return {
+        message: `Operation exceeds the tokens limit of ${tokens[1]}`,
+        extensions: { code: ErrorCode.QUERY_TOO_COMPLEX, limit: 'tokens', max: Number(tokens[1]) },
+      };
+    }
     return { ...formatted, extensions };
   };
 }

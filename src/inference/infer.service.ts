@@ -1,4 +1,5 @@
 import { AppError, ErrorCode, badInput, notFound } from '../graphql/errors';
+import { type Logger } from '../ops/logger';
 import { parseId } from '../graphql/ids';
 import { type ContextRecord, type ContextService } from '../domains/context/context.service';
 import { type HistoryService } from '../domains/history/history.service';
@@ -68,6 +69,7 @@ export interface InferenceDeps {
   readonly load: LoadMonitor;
   readonly settings: InferenceSettings;
   readonly metrics?: InferenceMetrics;
+  readonly logger?: Logger;
 }
 
 const PROMPT_CHARS = 4_000;
@@ -220,12 +222,11 @@ export class InferenceService {
     try {
       return await this.deps.registry.handleFor(model);
     } catch (error) {
+      // The cause can name files or hosts: it goes to the log, not to the client.
+      this.deps.logger?.warn({ model: model.id, err: error }, 'model unavailable');
       throw new AppError(
         ErrorCode.MODEL_UNAVAILABLE,
         `Model ${model.name}@${model.version} is unavailable`,
-        {
-          reason: error instanceof Error ? error.message : undefined,
-        },
       );
     }
   }

@@ -75,6 +75,19 @@ export function parseTensorInput(
     );
   }
   const given = input as Record<string, unknown>;
+  if (specs.length === 0) {
+    // A remote model whose server publishes no metadata: check the tensors' own consistency
+    // and leave the rest to that server.
+    return parseTensorInput(
+      input,
+      Object.keys(given).map((name) => {
+        const t = given[name] as { shape?: unknown; datatype?: unknown } | undefined;
+        const type = typeof t?.datatype === 'string' ? OIP_DATATYPES[t.datatype] : undefined;
+        const dims = Array.isArray(t?.shape) ? t.shape.map(() => -1) : [];
+        return { name, type: type ?? 'unknown', dims };
+      }),
+    );
+  }
   for (const name of Object.keys(given)) {
     if (!specs.some((s) => s.name === name)) {
       throw badInput(

@@ -18,6 +18,10 @@ export interface Metrics {
   readonly inferenceCache: Counter<'model' | 'result'>;
   readonly inferenceThrottled: Counter<'model'>;
   readonly inferenceQueueDepth: Gauge<'model'>;
+  readonly wsConnections: Gauge;
+  readonly subscriptionsActive: Gauge;
+  readonly subscriptionMessages: Counter;
+  readonly subscriptionsClosed: Counter<'reason'>;
 }
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -89,6 +93,27 @@ export function createMetrics(): Metrics {
       name: 'inference_queue_depth',
       help: 'Requests waiting for a model run, by model',
       labelNames: ['model'],
+      registers: [registry],
+    }),
+    wsConnections: new Gauge({
+      name: 'ws_connections',
+      help: 'Open graphql-ws connections on this replica',
+      registers: [registry],
+    }),
+    subscriptionsActive: new Gauge({
+      name: 'graphql_subscriptions_active',
+      help: 'Running subscriptions on this replica',
+      registers: [registry],
+    }),
+    subscriptionMessages: new Counter({
+      name: 'graphql_subscription_messages_total',
+      help: 'Subscription results delivered to clients',
+      registers: [registry],
+    }),
+    subscriptionsClosed: new Counter({
+      name: 'graphql_subscriptions_closed_total',
+      help: 'Subscriptions that ended, by reason (complete, client, error, socket)',
+      labelNames: ['reason'],
       registers: [registry],
     }),
     dbQueries: new Counter({

@@ -14,7 +14,7 @@ export type StreamStep<T> = { value: T } | { done: true } | undefined;
  */
 export async function createTopicStream<T>(
   pubSub: PubSub,
-  topic: string,
+  topics: string | readonly string[],
   step: (message: unknown) => StreamStep<T> | Promise<StreamStep<T>>,
   maxBuffered = 1_000,
 ): Promise<AsyncIterableIterator<T>> {
@@ -23,22 +23,29 @@ export async function createTopicStream<T>(
   let failure: Error | undefined;
   let finished = false;
 
-  const unlisten = await pubSub.listen(topic, (message) => {
+  const onMessage = (message: unknown) => {
     if (finished) {
       return;
     }
     if (buffer.length >= maxBuffered) {
-      failure = new SlowConsumerError(`Subscriber fell more than ${maxBuffered} messages behind`);
+      failure ??= new SlowConsumerError(`Subscriber fell more than ${maxBuffered} messages behind`);
     } else {
       buffer.push(message);
     }
     wake?.();
-  });
+  };
+  const unlisteners = await Promise.all(
+    (typeof topics === 'string' ? [topics] : topics).map((topic) =>
+      pubSub.listen(topic, onMessage),
+    ),
+  );
 
   const finish = () => {
     if (!finished) {
       finished = true;
-      unlisten();
+      for (const unlisten of unlisteners) {
+        unlisten();
+      }
       wake?.();
     }
   };

@@ -4,6 +4,8 @@ export const Topic = {
   context: (contextId: string) => `context:${contextId}`,
   /** Each history entry of one context, whole, as it is committed. */
   history: (contextId: string) => `history:${contextId}`,
+  /** Account changes that end a user's live streams on every replica. */
+  user: (userId: string) => `user:${userId}`,
 } as const;
 
 /** A stored context row in transit: Buffers as base64, dates as ISO strings. */
@@ -12,3 +14,9 @@ export type ContextEvent =
   | { readonly type: 'deleted'; readonly contextId: string };
 
 export type SerializedContextRow = Record<string, string | number | null>;
+
+/** Why a user's open streams must end or be re-checked. */
+export type UserEvent = {
+  readonly type: 'disabled' | 'erased' | 'role-changed';
+  readonly userId: string;
+};

@@ -7,6 +7,7 @@ import { ContextCache } from '../domains/context/context.cache';
 import { ContextService } from '../domains/context/context.service';
 import { startSweeper } from '../domains/context/context.sweeper';
 import { HistoryService } from '../domains/history/history.service';
+import { HistoryStreams } from '../domains/history/history.stream';
 import { ModelService } from '../domains/model/model.service';
 import { UserService } from '../domains/user/user.service';
 import { InferenceService } from '../inference/infer.service';
@@ -26,6 +27,7 @@ import { createMetrics, type Metrics } from '../ops/metrics';
 import { createInProcessPubSub, createRedisPubSub, type PubSub } from '../realtime/pubsub';
 import { createRedis } from '../realtime/redis';
 import { JwtService } from '../security/jwt';
+import { LoginThrottle } from '../security/login-throttle';
 import { createHttpServer } from './http';
 import { startWebSocketServer } from './ws';
 
@@ -125,6 +127,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     const loadMonitor = new LoadMonitor();
     disposers.push(async () => loadMonitor.stop());
     const inference = new InferenceService({
+      logger,
       models,
       registry,
       contexts,
@@ -148,14 +151,24 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     if (shipped.length) {
       logger.info({ models: shipped }, 'shipped models registered');
     }
+    const users = new UserService(
+      dataSource,
+      jwt,
+      pubSub,
+      new LoginThrottle(kv, config.http.loginPerUsernamePerMinute, config.http.loginPerIpPerMinute),
+    );
     const services: Services = {
       config: config.graphql,
-      users: new UserService(dataSource, jwt),
+      users,
       models,
       contexts,
       history,
       registry,
       inference,
+      historyStreams: new HistoryStreams(pubSub, history, contexts, users, {
+        maxBuffered: config.subscriptions.maxBuffered,
+        replayPageSize: 100,
+      }),
     };
     disposers.push(
       startSweeper(contexts, config.contexts.sweepIntervalMs, logger, (n) =>
@@ -200,6 +213,9 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       schema,
       createContext,
       formatError: createFormatError(logger),
+      limits: config.subscriptions,
+      metrics,
+      logger,
     });
     // Reverse order on stop: WebSockets close first, then Apollo drains in-flight HTTP.
     disposers.push(() => apollo.stop());

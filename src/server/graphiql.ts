@@ -14,8 +14,9 @@ export const EXAMPLE_DOCUMENT = `# Welcome to the context server.
 # 2. Open "Headers" below and paste:
 #    { "Authorization": "Bearer <token>" }
 # 3. Run "Me", then "Users" (admins only).
-# 4. Run "Models", copy a model id into "CreateContext",
-#    run it, and paste the context id into the others.
+# 4. Run "Models", copy the id of moby-char-trigram into
+#    "CreateContext" and "Infer", run CreateContext, and
+#    paste the context id into the operations below it.
 
 mutation Login {
   login(username: "admin", password: "<the printed password>") {
@@ -68,6 +69,29 @@ query MyContexts {
   contexts(first: 10) {
     totalCount
     edges { node { id version updatedAt model { model { name } } } }
+  }
+}
+
+mutation Infer {
+  # The context adapts the parameters (see parameters in
+  # the result) and the turn lands in its history.
+  infer(
+    modelId: "<a model id>"
+    contextId: "<the context id>"
+    input: { prompt: "Call me Ishmael." }
+    parameters: { seed: 42 }
+  ) {
+    output parameters batchSize cached executionProvider
+    historyEntry { sequence }
+  }
+}
+
+query History {
+  context(id: "<the context id>") {
+    history(last: 5) {
+      totalCount
+      edges { node { sequence input output parameters } }
+    }
   }
 }
 

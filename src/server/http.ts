@@ -4,11 +4,13 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
+import cors from 'cors';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import { type GraphQLSchema } from 'graphql';
 import { pinoHttp } from 'pino-http';
 import { type Config } from '../config/env';
 import { type ContextInput, type RequestContext } from '../graphql/context';
+import { costLimitPlugin, limitRules } from '../graphql/limits';
 import { createFormatError, errorLoggingPlugin } from '../graphql/mask-error';
 import { warningsPlugin } from '../graphql/warnings';
 import { graphqlMetricsPlugin } from '../ops/graphql-metrics';
@@ -16,6 +18,8 @@ import { type ReadinessReport } from '../ops/health';
 import { type Logger } from '../ops/logger';
 import { type Metrics } from '../ops/metrics';
 import { serveGraphiQL, wantsGraphiQL } from './graphiql';
+import { securityHeaders } from './security-headers';
+import { createOipRouter } from './oip';
 
 export interface HttpDeps {
   readonly config: Config;
@@ -35,7 +39,6 @@ const routeOf = (url: string) => {
   return KNOWN_ROUTES.has(path) ? path : 'other';
 };
 const REQUEST_ID = /^[\w.-]{1,64}$/;
-const MAX_BODY = '1mb';
 
 function requestIdOf(req: IncomingMessage): string {
   const given = req.headers['x-request-id'];
@@ -43,29 +46,26 @@ function requestIdOf(req: IncomingMessage): string {
 }
 
 /** Body-parser failures answered the GraphQL way: a JSON error with a code, no stack. */
-const bodyErrorHandler: ErrorRequestHandler = (
-  error: { type?: string; status?: number },
-  _req,
-  res,
-  next,
-) => {
-  if (res.headersSent) {
-    next(error);
-    return;
-  }
-  const tooLarge = error.type === 'entity.too.large';
-  const status = tooLarge ? 413 : (error.status ?? 400);
-  const message = tooLarge
-    ? `Request body exceeds ${MAX_BODY}`
-    : status < 500
-      ? 'Malformed request body: expected JSON'
-      : 'Internal server error';
-  res.status(status).json({
-    errors: [
-      { message, extensions: { code: status < 500 ? 'BAD_REQUEST' : 'INTERNAL_SERVER_ERROR' } },
-    ],
-  });
-};
+const bodyErrorHandler =
+  (maxBodyBytes: number): ErrorRequestHandler =>
+  (error: { type?: string; status?: number }, _req, res, next) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const tooLarge = error.type === 'entity.too.large';
+    const status = tooLarge ? 413 : (error.status ?? 400);
+    const message = tooLarge
+      ? `Request body exceeds ${maxBodyBytes} bytes`
+      : status < 500
+        ? 'Malformed request body: expected JSON'
+        : 'Internal server error';
+    res.status(status).json({
+      errors: [
+        { message, extensions: { code: status < 500 ? 'BAD_REQUEST' : 'INTERNAL_SERVER_ERROR' } },
+      ],
+    });
+  };
 
 export async function createHttpServer(deps: HttpDeps): Promise<{
   app: Express;
@@ -75,6 +75,27 @@ export async function createHttpServer(deps: HttpDeps): Promise<{
   const { config, logger, metrics } = deps;
   const app = express();
   app.disable('x-powered-by');
+  if (config.http.trustProxy !== undefined) {
+    const hops = Number(config.http.trustProxy);
+    app.set('trust proxy', Number.isInteger(hops) ? hops : config.http.trustProxy);
+  }
+  app.use(securityHeaders());
+  if (config.http.corsOrigins.length) {
+    const any = config.http.corsOrigins.includes('*');
+    app.use(
+      cors({
+        origin: any ? true : [...config.http.corsOrigins],
+        allowedHeaders: [
+          'Content-Type',
+          'Authorization',
+          'X-Request-Id',
+          'Apollo-Require-Preflight',
+        ],
+        exposedHeaders: ['X-Request-Id', 'Retry-After'],
+        maxAge: 600,
+      }),
+    );
+  }
   const httpServer = createServer(app);
   const formatError = createFormatError(logger);
 
@@ -137,12 +158,16 @@ export async function createHttpServer(deps: HttpDeps): Promise<{
     introspection: config.graphql.introspection,
     includeStacktraceInErrorResponses: false,
     formatError,
+    allowBatchedHttpRequests: config.graphql.batching,
+    validationRules: limitRules(config.graphql.limits),
+    parseOptions: { maxTokens: config.graphql.limits.maxTokens },
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       ApolloServerPluginLandingPageDisabled(),
       errorLoggingPlugin(logger),
       graphqlMetricsPlugin(metrics),
       warningsPlugin(),
+      costLimitPlugin(deps.schema, config.graphql.limits.maxCost),
     ],
   });
   await apollo.start();
@@ -152,15 +177,20 @@ export async function createHttpServer(deps: HttpDeps): Promise<{
       wantsGraphiQL(req) ? serveGraphiQL(req, res) : next(),
     );
   }
+  app.use(createOipRouter({ createContext: deps.createContext, readiness: deps.readiness }));
   app.use(
     '/graphql',
-    express.json({ limit: MAX_BODY }),
+    express.json({ limit: config.http.maxBodyBytes }),
     expressMiddleware(apollo, {
       context: ({ req }) =>
-        deps.createContext({ authorization: req.headers.authorization, requestId: String(req.id) }),
+        deps.createContext({
+          authorization: req.headers.authorization,
+          requestId: String(req.id),
+          clientAddress: req.ip,
+        }),
     }),
   );
-  app.use(bodyErrorHandler);
+  app.use(bodyErrorHandler(config.http.maxBodyBytes));
   app.use((_req, res) => {
     res.status(404).json({ errors: [{ message: 'Not found', extensions: { code: 'NOT_FOUND' } }] });
   });

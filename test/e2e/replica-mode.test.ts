@@ -223,9 +223,9 @@ describe('replica mode, started as processes on a shared PostgreSQL and Redis', 
     expect((event as { error: { code?: number } }).error.code).toBe(4401);
   });
 
-  it('answers contextHistory over WebSocket as NOT_IMPLEMENTED for an admin', async () => {
+  it('answers contextHistory of a context that does not exist as NOT_FOUND', async () => {
     const event = await firstEvent(ws({ authorization: `Bearer ${adminToken}` }), HISTORY);
-    expect(eventCodes(event)).toEqual(['NOT_IMPLEMENTED']);
+    expect(eventCodes(event)).toEqual(['NOT_FOUND']);
   });
 
   it('answers contextHistory over an anonymous WebSocket as UNAUTHENTICATED', async () => {

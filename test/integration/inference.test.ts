@@ -360,9 +360,11 @@ describe('models and inference', () => {
         maxBatchSize: 1,
       });
       const unbatchedId = unbatched.data!.registerModel.id;
+      // Explicit sampling parameters: under 16 concurrent requests the measured load would
+      // (rightly) tighten top_k and max_tokens for the batched side only.
       const prompts = Array.from({ length: 16 }, (_, i) => ({
         input: `prompt number ${i}`,
-        p: { seed: 100 + i, max_tokens: 30 },
+        p: { seed: 100 + i, max_tokens: 30, top_k: 40, top_p: 0.95, temperature: 0.8 },
       }));
 
       const together = await Promise.all(

@@ -78,6 +78,9 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
     cwd: options.cwd ?? REPO_ROOT,
     env: {
       ...inherited,
+      // Test processes share one Redis and log in as "admin" many times a minute.
+      LOGIN_RATE_LIMIT_PER_MINUTE: '100000',
+      LOGIN_IP_RATE_LIMIT_PER_MINUTE: '1000000',
       ...options.env,
       PORT: String(port),
       HOST: '127.0.0.1',

@@ -41,6 +41,10 @@ export async function startTestApp(
     ENCRYPTION_KEYS,
     ADMIN_PASSWORD,
     LOG_LEVEL: 'silent',
+    // Every test app logs in as "admin" through one shared Redis; the login throttle has its
+    // own test with low limits.
+    LOGIN_RATE_LIMIT_PER_MINUTE: '100000',
+    LOGIN_IP_RATE_LIMIT_PER_MINUTE: '1000000',
     ...options.env,
   });
   const app = await startApp(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'));

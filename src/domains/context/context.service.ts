@@ -704,6 +704,7 @@ export class ContextService {
       return { contextIds: deleted.map((d) => d.id), counts };
     });
     await this.afterDelete(contextIds);
+    await this.pubSub.publish(Topic.user(subjectId), { type: 'erased', userId: subjectId });
     return counts;
   }
 

@@ -1,22 +1,39 @@
-import { Arg, ID, Int, Resolver, Subscription } from 'type-graphql';
-import { notImplemented } from '../../graphql/errors';
+import {
+  Arg,
+  ID,
+  Int,
+  Resolver,
+  Root,
+  Subscription,
+  type SubscribeResolverData,
+} from 'type-graphql';
+import { type RequestContext } from '../../graphql/context';
 import { HistoryEntry } from './history.types';
 
-/** Live history; served from the "Live history" issue on. */
 @Resolver()
 export class HistorySubscriptionResolver {
   @Subscription(() => HistoryEntry, {
     description:
       'Every entry with sequence > afterSequence, oldest first: first those already stored, then each ' +
-      'new one as it is appended, on whichever replica it was appended. No gap, no duplicate.',
-    subscribe: () => {
-      throw notImplemented('contextHistory');
-    },
+      'new one as it is appended, on whichever replica it was appended. No gap, no duplicate. ' +
+      'Entries already removed by the history limit (HISTORY_LIMIT) are not replayed. Completes when ' +
+      'the context is deleted; a subscriber that falls too far behind is closed with ' +
+      'SERVICE_UNAVAILABLE (reason SLOW_CONSUMER, lastSequence) and resumes with afterSequence.',
+    subscribe: ({
+      args,
+      context,
+    }: SubscribeResolverData<
+      unknown,
+      { contextId: string; afterSequence: number },
+      RequestContext
+    >) =>
+      context.services.historyStreams.watch(context.user!, args.contextId, args.afterSequence ?? 0),
   })
   contextHistory(
     @Arg('contextId', () => ID) _contextId: string,
     @Arg('afterSequence', () => Int, { nullable: true, defaultValue: 0 }) _afterSequence: number,
-  ): never {
-    throw notImplemented('contextHistory');
+    @Root() entry: HistoryEntry,
+  ): HistoryEntry {
+    return entry;
   }
 }

@@ -3,6 +3,7 @@ import { type RequestContext } from '../../graphql/context';
 import { pageSize, toPage } from '../../graphql/pagination';
 import { toContext } from '../context/context.mapper';
 import { ContextConnection } from '../context/context.types';
+import { Role } from './role';
 import { User } from './user.entity';
 import { CreateUserInput } from './user.inputs';
 import { AuthPayload, UserConnection } from './user.types';
@@ -39,7 +40,7 @@ export class UserResolver {
     @Arg('password', () => String) password: string,
     @Ctx() ctx: RequestContext,
   ): Promise<AuthPayload> {
-    return ctx.services.users.login(username, password);
+    return ctx.services.users.login(username, password, ctx.clientAddress);
   }
 
   @Mutation(() => User, { description: 'Admins only.' })
@@ -59,6 +60,17 @@ export class UserResolver {
     @Ctx() ctx: RequestContext,
   ): Promise<User> {
     return ctx.services.users.setDisabled(ctx.user!, id, disabled);
+  }
+
+  @Mutation(() => User, {
+    description: "Admins only. The user's open subscriptions are checked again at once.",
+  })
+  setUserRole(
+    @Arg('id', () => ID) id: string,
+    @Arg('role', () => Role) role: Role,
+    @Ctx() ctx: RequestContext,
+  ): Promise<User> {
+    return ctx.services.users.setRole(ctx.user!, id, role);
   }
 
   @FieldResolver(() => ContextConnection, {

@@ -8,7 +8,7 @@ import { isSelfOrAdmin } from '../context/context.rules';
  */
 export const userRules = {
   Query: { me: allow, user: isAuthenticated, users: isAdmin },
-  Mutation: { login: allow, createUser: isAdmin, setUserDisabled: isAdmin },
+  Mutation: { login: allow, createUser: isAdmin, setUserDisabled: isAdmin, setUserRole: isAdmin },
   User: { '*': allow, contexts: isSelfOrAdmin },
   AuthPayload: allow,
   UserConnection: allow,

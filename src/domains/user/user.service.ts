@@ -2,7 +2,10 @@ import { In, QueryFailedError, type DataSource, type Repository } from 'typeorm'
 import { AppError, ErrorCode, badInput, conflict, forbidden, notFound } from '../../graphql/errors';
 import { isUuid, parseId } from '../../graphql/ids';
 import { decodeCursor, encodeCursor } from '../../graphql/pagination';
+import { type PubSub } from '../../realtime/pubsub';
+import { Topic, type UserEvent } from '../../realtime/topics';
 import { type IssuedToken, type JwtService } from '../../security/jwt';
+import { type LoginThrottle } from '../../security/login-throttle';
 import {
   dummyPasswordHash,
   generatePassword,
@@ -33,6 +36,8 @@ export class UserService {
   constructor(
     dataSource: DataSource,
     private readonly jwt: JwtService,
+    private readonly pubSub?: PubSub,
+    private readonly loginThrottle?: LoginThrottle,
   ) {
     this.repo = dataSource.getRepository(User);
   }
@@ -42,13 +47,18 @@ export class UserService {
     return valid.length ? this.repo.findBy({ id: In(valid) }) : Promise.resolve([]);
   }
 
-  async login(username: string, password: string): Promise<IssuedToken & { user: User }> {
+  async login(
+    username: string,
+    password: string,
+    clientAddress?: string,
+  ): Promise<IssuedToken & { user: User }> {
     if (username.length === 0 || password.length === 0) {
       throw badInput('username and password are required');
     }
     if (username.length > USERNAME_MAX || password.length > PASSWORD_MAX) {
       throw badInput('username or password is too long');
     }
+    await this.loginThrottle?.take(username, clientAddress);
     const user = await this.repo
       .createQueryBuilder('u')
       .addSelect('u.passwordHash')
@@ -116,7 +126,34 @@ export class UserService {
     if (!result.affected) {
       throw notFound('User');
     }
+    if (disabled) {
+      await this.publish({ type: 'disabled', userId });
+    }
     return this.repo.create(result.raw[0] as User);
+  }
+
+  /** Admins only (by rule); the user's open streams are checked again on every replica. */
+  async setRole(viewer: User, id: string, role: Role): Promise<User> {
+    const userId = parseId(id);
+    if (viewer.id === userId && role !== Role.ADMIN) {
+      throw badInput('You cannot take away your own admin role', { argument: 'id' });
+    }
+    const result = await this.repo
+      .createQueryBuilder()
+      .update()
+      .set({ role })
+      .where('id = :id', { id: userId })
+      .returning('*')
+      .execute();
+    if (!result.affected) {
+      throw notFound('User');
+    }
+    await this.publish({ type: 'role-changed', userId });
+    return this.repo.create(result.raw[0] as User);
+  }
+
+  private async publish(event: UserEvent): Promise<void> {
+    await this.pubSub?.publish(Topic.user(event.userId), event);
   }
 
   /** Keyset page over (created_at, id); fetches `size + 1` rows to know if more follow. */
