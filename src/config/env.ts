@@ -139,6 +139,9 @@ const schema = z.object({
   LOGIN_RATE_LIMIT_PER_MINUTE: int(10, 1, 100_000),
   LOGIN_IP_RATE_LIMIT_PER_MINUTE: int(60, 1, 1_000_000),
 
+  /** Rows per transaction of `npm run rotate-keys`. */
+  ROTATE_BATCH_SIZE: int(500, 1, 100_000),
+
   /** Largest `first` accepted by any connection field. */
   MAX_PAGE_SIZE: int(100, 1, 1000),
   /** Introspection and GraphiQL default to on outside production. */
@@ -178,6 +181,7 @@ export interface Config {
   };
   /** Unset with the embedded database: a key generated and persisted in `dataDir`. */
   readonly encryptionKeys: string | undefined;
+  readonly rotateBatchSize: number;
   readonly contexts: {
     readonly maxBytes: number;
     readonly defaultTtlSeconds: number;
@@ -290,6 +294,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       adminPassword: env.ADMIN_PASSWORD,
     }),
     encryptionKeys: env.ENCRYPTION_KEYS,
+    rotateBatchSize: env.ROTATE_BATCH_SIZE,
     contexts: Object.freeze({
       maxBytes: env.CONTEXT_MAX_BYTES,
       defaultTtlSeconds: env.CONTEXT_TTL_SECONDS,
