@@ -139,6 +139,13 @@ const schema = z.object({
   LOGIN_RATE_LIMIT_PER_MINUTE: int(10, 1, 100_000),
   LOGIN_IP_RATE_LIMIT_PER_MINUTE: int(60, 1, 1_000_000),
 
+  /** How long an automatic persisted query stays registered. */
+  APQ_TTL_SECONDS: int(7 * 24 * 3600, 60, 365 * 24 * 3600), // 7 days
+  /** Accept only the operations of PERSISTED_QUERIES_FILE (trusted documents). */
+  GRAPHQL_PERSISTED_ONLY: bool(false),
+  /** A persisted-query manifest (Apollo's format, or { sha256: query }). */
+  PERSISTED_QUERIES_FILE: optionalString,
+
   /** Rows per transaction of `npm run rotate-keys`. */
   ROTATE_BATCH_SIZE: int(500, 1, 100_000),
 
@@ -226,6 +233,10 @@ export interface Config {
   readonly graphql: {
     readonly maxPageSize: number;
     readonly batching: boolean;
+    readonly apqTtlSeconds: number;
+    /** Set: only these operations run (trusted documents). */
+    readonly persistedQueriesFile: string | undefined;
+    readonly persistedOnly: boolean;
     readonly limits: {
       readonly maxDepth: number;
       readonly maxAliases: number;
@@ -262,6 +273,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     if (env.DATABASE_URL !== undefined && env[name] === undefined) {
       throw new ConfigError(`Invalid configuration:\n  ${name}: required when DATABASE_URL is set`);
     }
+  }
+  if (env.GRAPHQL_PERSISTED_ONLY && env.PERSISTED_QUERIES_FILE === undefined) {
+    throw new ConfigError(
+      'Invalid configuration:\n  PERSISTED_QUERIES_FILE: required when GRAPHQL_PERSISTED_ONLY is true',
+    );
   }
   if (env.ENCRYPTION_KEYS !== undefined) {
     try {
@@ -341,6 +357,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     graphql: Object.freeze({
       maxPageSize: env.MAX_PAGE_SIZE,
       batching: env.GRAPHQL_BATCHING,
+      apqTtlSeconds: env.APQ_TTL_SECONDS,
+      persistedQueriesFile: env.PERSISTED_QUERIES_FILE,
+      persistedOnly: env.GRAPHQL_PERSISTED_ONLY,
       limits: Object.freeze({
         maxDepth: env.GRAPHQL_MAX_DEPTH,
         maxAliases: env.GRAPHQL_MAX_ALIASES,

@@ -23,14 +23,16 @@ function originalOf(error: unknown): unknown {
 /**
  * True for errors nobody raised on purpose: not an AppError, and not a GraphQLError from
  * graphql-js or Apollo (parse, validation, variable coercion), which are safe to show. The
- * check is by name, not instanceof, since a bundler may load graphql-js twice (CJS and ESM).
+ * check is by shape, not instanceof, since a bundler may load graphql-js twice (CJS and ESM).
  */
 export function isUnexpected(error: unknown): boolean {
   const original = originalOf(error);
-  return !(
-    original instanceof AppError ||
-    (original instanceof Error && original.name === 'GraphQLError')
-  );
+  // GraphQLError and Apollo's subclasses (PersistedQueryNotFoundError, …) all carry
+  // `extensions`; plain errors from code and drivers do not.
+  const isGraphQLError =
+    original instanceof Error &&
+    typeof (original as { extensions?: unknown }).extensions === 'object';
+  return !(original instanceof AppError || isGraphQLError);
 }
 
 export function logUnexpectedError(logger: Logger, error: unknown, requestId?: string): string {

@@ -20,6 +20,7 @@ import { ModelThrottle } from '../inference/throttle';
 import { FieldEncryption, parseEncryptionKeys } from '../security/field-encryption';
 import { createContextFactory, type Services } from '../graphql/context';
 import { createFormatError } from '../graphql/mask-error';
+import { loadTrustedDocuments, preloadTrustedDocuments } from '../graphql/persisted-queries';
 import { buildAppSchema } from '../graphql/schema';
 import { createReadiness } from '../ops/health';
 import { type Logger } from '../ops/logger';
@@ -194,8 +195,15 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     const schema = await buildAppSchema(pubSub);
     const createContext = createContextFactory({ services, jwt, logger });
     const readiness = createReadiness({ dataSource, kv, isDraining: () => draining });
+    let trustedDocuments: Map<string, string> | undefined;
+    if (config.graphql.persistedQueriesFile) {
+      trustedDocuments = await loadTrustedDocuments(config.graphql.persistedQueriesFile);
+      await preloadTrustedDocuments(kv, trustedDocuments, config.graphql.apqTtlSeconds);
+    }
     const { httpServer, apollo } = await createHttpServer({
       config,
+      kv,
+      trustedDocuments: config.graphql.persistedOnly ? trustedDocuments : undefined,
       logger,
       metrics,
       schema,

@@ -10,7 +10,9 @@ import { type GraphQLSchema } from 'graphql';
 import { pinoHttp } from 'pino-http';
 import { type Config } from '../config/env';
 import { type ContextInput, type RequestContext } from '../graphql/context';
+import { type KeyValueStore } from '../cache/kv-store';
 import { costLimitPlugin, limitRules } from '../graphql/limits';
+import { persistedQueryCache, trustedDocumentsPlugin } from '../graphql/persisted-queries';
 import { createFormatError, errorLoggingPlugin } from '../graphql/mask-error';
 import { warningsPlugin } from '../graphql/warnings';
 import { graphqlMetricsPlugin } from '../ops/graphql-metrics';
@@ -28,6 +30,10 @@ export interface HttpDeps {
   readonly schema: GraphQLSchema;
   readonly createContext: (input: ContextInput) => Promise<RequestContext>;
   readonly readiness: () => Promise<ReadinessReport>;
+  /** Where automatic persisted queries are kept (Redis when configured). */
+  readonly kv: KeyValueStore;
+  /** Set: only these operations run (GRAPHQL_PERSISTED_ONLY). */
+  readonly trustedDocuments?: ReadonlyMap<string, string>;
   /** Refreshes gauges that are read from live objects (queue depths) before a scrape. */
   readonly beforeScrape?: () => void;
 }
@@ -157,8 +163,18 @@ export async function createHttpServer(deps: HttpDeps): Promise<{
     schema: deps.schema,
     introspection: config.graphql.introspection,
     includeStacktraceInErrorResponses: false,
+    // Apollo's CSRF prevention refuses "simple" requests (no preflight), which includes every
+    // GET. It guards cookie sessions; this API reads only `Authorization: Bearer`, which a
+    // browser never attaches on its own, so a cross-site request runs anonymously — no more
+    // than the attacker could send directly — and its answer stays unreadable without CORS.
+    // Mutations still need POST. Off, GET queries work as the GraphQL-over-HTTP spec asks.
+    csrfPrevention: false,
     formatError,
     allowBatchedHttpRequests: config.graphql.batching,
+    persistedQueries: {
+      cache: persistedQueryCache(deps.kv, config.graphql.apqTtlSeconds),
+      ttl: config.graphql.apqTtlSeconds,
+    },
     validationRules: limitRules(config.graphql.limits),
     parseOptions: { maxTokens: config.graphql.limits.maxTokens },
     plugins: [
@@ -168,6 +184,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<{
       graphqlMetricsPlugin(metrics),
       warningsPlugin(),
       costLimitPlugin(deps.schema, config.graphql.limits.maxCost),
+      ...(deps.trustedDocuments ? [trustedDocumentsPlugin(deps.trustedDocuments)] : []),
     ],
   });
   await apollo.start();

@@ -6,6 +6,10 @@ import { startApp, type RunningApp } from '../../src/server/app';
 import { createTestDatabase } from './database';
 import { createClient, type GqlClient } from './graphql-client';
 
+/** The login operation every test app runs first (trusted-document tests must list it). */
+export const LOGIN_OPERATION =
+  'mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }';
+
 export const ADMIN_PASSWORD = 'admin-password-for-tests';
 export const JWT_SECRET = 'a-test-secret-that-is-at-least-32-bytes-long';
 /** Two fixed test keys: `test2` encrypts, `test1` is an older key that still decrypts. */
@@ -50,10 +54,10 @@ export async function startTestApp(
   const app = await startApp(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'));
   const gql = createClient(app.url);
   const login = async (username: string, password: string) => {
-    const res = await gql<{ login: { token: string } }>(
-      'mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }',
-      { u: username, p: password },
-    );
+    const res = await gql<{ login: { token: string } }>(LOGIN_OPERATION, {
+      u: username,
+      p: password,
+    });
     if (!res.data?.login) {
       throw new Error(`login failed: ${JSON.stringify(res.errors)}`);
     }
