@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { GraphQLError } from 'graphql';
+import { ErrorCode } from './errors';
+import { isOutage } from './outages';
 import { type Config } from '../config/env';
 import { type Logger } from '../ops/logger';
 import { TokenError, extractBearer, type JwtService } from '../security/jwt';
@@ -119,6 +122,12 @@ async function authenticate(
   } catch (error) {
     if (error instanceof TokenError) {
       return { user: null, authError: error.message };
+    }
+    if (isOutage(error)) {
+      // Thrown from the context function: Apollo answers with this error and its status.
+      throw new GraphQLError('A backing service is unavailable; retry shortly', {
+        extensions: { code: ErrorCode.SERVICE_UNAVAILABLE, http: { status: 503 } },
+      });
     }
     throw error;
   }

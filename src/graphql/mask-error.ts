@@ -3,6 +3,7 @@ import { type ApolloServerPlugin } from '@apollo/server';
 import { type GraphQLFormattedError } from 'graphql';
 import { type Logger } from '../ops/logger';
 import { AppError, ERROR_MEANINGS, ErrorCode } from './errors';
+import { isOutage } from './outages';
 
 /**
  * Errors that no code path marked safe (a TypeError, a driver error whose message holds SQL)
@@ -50,6 +51,14 @@ export function logUnexpectedError(logger: Logger, error: unknown, requestId?: s
 /** Apollo `formatError`: passes coded errors through, masks the rest, never sends a stack. */
 export function createFormatError(logger: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    if (isUnexpected(error) && isOutage(originalOf(error))) {
+      return {
+        message: 'A backing service is unavailable; retry shortly',
+        locations: formatted.locations,
+        path: formatted.path,
+        extensions: { code: ErrorCode.SERVICE_UNAVAILABLE },
+      };
+    }
     if (isUnexpected(error)) {
       const errorId = logUnexpectedError(logger, error);
       return {
@@ -93,7 +102,7 @@ export function errorLoggingPlugin(logger: Logger): ApolloServerPlugin<{ request
       return {
         async didEncounterErrors({ errors }) {
           for (const error of errors) {
-            if (isUnexpected(error)) {
+            if (isUnexpected(error) && !isOutage(originalOf(error))) {
               logUnexpectedError(logger, error, contextValue.requestId);
             }
           }

@@ -18,6 +18,8 @@ export interface Metrics {
   readonly inferenceCache: Counter<'model' | 'result'>;
   readonly inferenceThrottled: Counter<'model'>;
   readonly inferenceQueueDepth: Gauge<'model'>;
+  readonly contextCache: Counter<'result'>;
+  readonly dbPool: Gauge<'state'>;
   readonly wsConnections: Gauge;
   readonly subscriptionsActive: Gauge;
   readonly subscriptionMessages: Counter;
@@ -93,6 +95,18 @@ export function createMetrics(): Metrics {
       name: 'inference_queue_depth',
       help: 'Requests waiting for a model run, by model',
       labelNames: ['model'],
+      registers: [registry],
+    }),
+    contextCache: new Counter({
+      name: 'context_cache_requests_total',
+      help: 'Context cache lookups by result (hit, miss)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    dbPool: new Gauge({
+      name: 'db_pool_connections',
+      help: 'PostgreSQL pool connections by state (total, idle, waiting requests)',
+      labelNames: ['state'],
       registers: [registry],
     }),
     wsConnections: new Gauge({

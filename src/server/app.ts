@@ -97,7 +97,9 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     const contexts = new ContextService(
       dataSource,
       encryption,
-      new ContextCache(kv, config.contexts.cacheTtlSeconds),
+      new ContextCache(kv, config.contexts.cacheTtlSeconds, (hit) =>
+        metrics.contextCache.inc({ result: hit ? 'hit' : 'miss' }),
+      ),
       pubSub,
       models,
       config.contexts,
@@ -210,6 +212,16 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       createContext,
       readiness,
       beforeScrape: () => {
+        const pool = (
+          dataSource.driver as unknown as {
+            master?: { totalCount: number; idleCount: number; waitingCount: number };
+          }
+        ).master;
+        if (pool) {
+          metrics.dbPool.set({ state: 'total' }, pool.totalCount);
+          metrics.dbPool.set({ state: 'idle' }, pool.idleCount);
+          metrics.dbPool.set({ state: 'waiting' }, pool.waitingCount);
+        }
         metrics.inferenceQueueDepth.reset();
         for (const [id, handle] of registry.ready) {
           metrics.inferenceQueueDepth.set({ model: id }, handle.queueDepth);

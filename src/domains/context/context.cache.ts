@@ -13,6 +13,7 @@ export class ContextCache {
   constructor(
     private readonly kv: KeyValueStore,
     private readonly ttlSeconds: number,
+    private readonly onLookup?: (hit: boolean) => void,
   ) {}
 
   private key(id: string) {
@@ -21,7 +22,9 @@ export class ContextCache {
 
   /** The row, `null` when it is known to be deleted, `undefined` on a miss. */
   async get(id: string): Promise<ContextEntity | null | undefined> {
-    const entry = await this.kv.getStamped(this.key(id));
+    // The cache is an accelerator: when Redis is down, reads go to the database.
+    const entry = await this.kv.getStamped(this.key(id)).catch(() => null);
+    this.onLookup?.(entry !== null);
     if (!entry) {
       return undefined;
     }
@@ -36,12 +39,14 @@ export class ContextCache {
     if (untilExpiry <= 0) {
       return;
     }
-    await this.kv.setIfNewer(
-      this.key(row.id),
-      stampOf(row),
-      JSON.stringify(serializeContext(row)),
-      Math.min(this.ttlSeconds, untilExpiry),
-    );
+    await this.kv
+      .setIfNewer(
+        this.key(row.id),
+        stampOf(row),
+        JSON.stringify(serializeContext(row)),
+        Math.min(this.ttlSeconds, untilExpiry),
+      )
+      .catch(() => undefined);
   }
 
   async forget(ids: readonly string[]): Promise<void> {
