@@ -146,6 +146,12 @@ const schema = z.object({
   /** A persisted-query manifest (Apollo's format, or { sha256: query }). */
   PERSISTED_QUERIES_FILE: optionalString,
 
+  /** OTLP/HTTP collector; tracing is off when unset. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalString.pipe(z.url().optional()),
+  /** Fraction of traces recorded (0–1). */
+  OTEL_TRACES_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(1),
+  OTEL_SERVICE_NAME: z.string().default('context-server'),
+
   /** Rows per transaction of `npm run rotate-keys`. */
   ROTATE_BATCH_SIZE: int(500, 1, 100_000),
 
@@ -246,6 +252,11 @@ export interface Config {
     };
     readonly introspection: boolean;
     readonly graphiql: boolean;
+  };
+  readonly tracing: {
+    readonly endpoint: string | undefined;
+    readonly sampleRatio: number;
+    readonly serviceName: string;
   };
   readonly shutdownGraceMs: number;
   readonly metrics: boolean;
@@ -369,6 +380,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       }),
       introspection: env.GRAPHQL_INTROSPECTION ? env.GRAPHQL_INTROSPECTION === 'true' : !production,
       graphiql: env.GRAPHIQL ? env.GRAPHIQL === 'true' : !production,
+    }),
+    tracing: Object.freeze({
+      endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT,
+      sampleRatio: env.OTEL_TRACES_SAMPLE_RATIO,
+      serviceName: env.OTEL_SERVICE_NAME,
     }),
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     metrics: env.METRICS,

@@ -1,5 +1,6 @@
 import { AppError, ErrorCode, badInput, notFound } from '../graphql/errors';
 import { type Logger } from '../ops/logger';
+import { inSpan } from '../ops/tracing';
 import { parseId } from '../graphql/ids';
 import { type ContextRecord, type ContextService } from '../domains/context/context.service';
 import { type HistoryService } from '../domains/history/history.service';
@@ -122,7 +123,11 @@ export class InferenceService {
     if (!model) {
       throw notFound('Model');
     }
-    const outcome = await this.run(viewer, model, request, started).catch((error: unknown) => {
+    const outcome = await inSpan(
+      'infer',
+      { 'model.name': model.name, 'model.version': model.version, 'model.task': model.task },
+      () => this.run(viewer, model, request, started),
+    ).catch((error: unknown) => {
       this.deps.metrics?.observe(model, (performance.now() - started) / 1000, 'error');
       throw error;
     });
@@ -141,7 +146,7 @@ export class InferenceService {
     started: number,
   ): Promise<InferOutcome> {
     const context = request.contextId
-      ? await this.deps.contexts.get(viewer, request.contextId)
+      ? await inSpan('context.load', {}, () => this.deps.contexts.get(viewer, request.contextId!))
       : null;
     if (request.contextId && !context) {
       throw notFound('Context');
@@ -167,7 +172,7 @@ export class InferenceService {
     const cacheable = model.cacheable && deterministic(model.task, parameters);
     const { server_load: _load, ...cacheParameters } = parameters;
     const key = cacheable ? this.deps.cache.key(model, prepared, cacheParameters) : undefined;
-    const hit = key ? await this.deps.cache.get(key) : null;
+    const hit = key ? await inSpan('cache.get', {}, () => this.deps.cache.get(key)) : null;
     if (key) {
       this.deps.metrics?.cache(model, hit !== null);
     }
@@ -179,7 +184,15 @@ export class InferenceService {
       output = hit.output;
       executionProvider = hit.executionProvider;
     } else {
-      const result = await this.execute(handle, prepared, parameters);
+      const result = await inSpan(
+        'model.run',
+        { 'model.provider': handle.executionProvider },
+        async (span) => {
+          const r = await this.execute(handle, prepared, parameters);
+          span.setAttribute('inference.batch_size', r.batchSize);
+          return r;
+        },
+      );
       output = result.output;
       batchSize = result.batchSize;
       if (key) {
@@ -194,16 +207,18 @@ export class InferenceService {
 
     const latencyMs = performance.now() - started;
     const historyEntry = context
-      ? await this.deps.history.append(
-          {
-            contextId: context.id,
-            modelId: model.id,
-            input: request.input,
-            output,
-            parameters,
-            latencyMs,
-          },
-          this.deps.settings.historyLimit,
+      ? await inSpan('history.append', {}, () =>
+          this.deps.history.append(
+            {
+              contextId: context.id,
+              modelId: model.id,
+              input: request.input,
+              output,
+              parameters,
+              latencyMs,
+            },
+            this.deps.settings.historyLimit,
+          ),
         )
       : null;
     return {

@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { traceFields } from './tracing';
 
 /**
  * Paths that must never reach a log line, whatever logs them. An allowlist of what may be
@@ -28,6 +29,8 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       base: { service: 'context-server' },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
+      // Trace ids on every line written inside a sampled span.
+      mixin: traceFields,
     },
     destination ?? pino.destination({ sync: false }),
   );

@@ -25,6 +25,7 @@ import { buildAppSchema } from '../graphql/schema';
 import { createReadiness } from '../ops/health';
 import { type Logger } from '../ops/logger';
 import { createMetrics, type Metrics } from '../ops/metrics';
+import { startTracing } from '../ops/tracing';
 import { createInProcessPubSub, createRedisPubSub, type PubSub } from '../realtime/pubsub';
 import { createRedis } from '../realtime/redis';
 import { JwtService } from '../security/jwt';
@@ -86,6 +87,10 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   };
 
   try {
+    if (config.tracing.endpoint) {
+      const tracing = startTracing({ ...config.tracing, endpoint: config.tracing.endpoint });
+      disposers.push(() => tracing.shutdown());
+    }
     const metrics = createMetrics();
     const database = await openDatabase(config, logger, () => metrics.dbQueries.inc());
     disposers.push(() => database.close());

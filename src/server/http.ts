@@ -19,6 +19,7 @@ import { graphqlMetricsPlugin } from '../ops/graphql-metrics';
 import { type ReadinessReport } from '../ops/health';
 import { type Logger } from '../ops/logger';
 import { type Metrics } from '../ops/metrics';
+import { graphqlSpanPlugin, requestSpans } from '../ops/tracing';
 import { serveGraphiQL, wantsGraphiQL } from './graphiql';
 import { securityHeaders } from './security-headers';
 import { createOipRouter } from './oip';
@@ -85,6 +86,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<{
     const hops = Number(config.http.trustProxy);
     app.set('trust proxy', Number.isInteger(hops) ? hops : config.http.trustProxy);
   }
+  app.use(requestSpans());
   app.use(securityHeaders());
   if (config.http.corsOrigins.length) {
     const any = config.http.corsOrigins.includes('*');
@@ -183,6 +185,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<{
       errorLoggingPlugin(logger),
       graphqlMetricsPlugin(metrics),
       warningsPlugin(),
+      graphqlSpanPlugin(),
       costLimitPlugin(deps.schema, config.graphql.limits.maxCost),
       ...(deps.trustedDocuments ? [trustedDocumentsPlugin(deps.trustedDocuments)] : []),
     ],
