@@ -73,14 +73,14 @@ export class ModelRegistry {
   }
 
   /** Handles that finished loading, by model id (for queue-depth metrics). */
-  readonly ready = new Map<string, ModelHandle>();
+  readonly ready = new Map<string, { readonly model: ModelEntity; readonly handle: ModelHandle }>();
 
   handleFor(model: ModelEntity): Promise<ModelHandle> {
     let handle = this.handles.get(model.id);
     if (!handle) {
       handle = this.open(model).then((h) => {
         this.providers.set(model.id, h.executionProvider);
-        this.ready.set(model.id, h);
+        this.ready.set(model.id, { model, handle: h });
         return h;
       });
       handle.catch(() => this.handles.delete(model.id));

@@ -4,6 +4,16 @@ import { type Metrics } from './metrics';
 /** Operation counters, latency and errors by code, labelled by operation name and type. */
 export function graphqlMetricsPlugin(metrics: Metrics): ApolloServerPlugin {
   return {
+    // The context function failed (e.g. the database is down while checking the token):
+    // Apollo answers without running the request pipeline, so count it here.
+    async contextCreationDidFail({ error }) {
+      const code = String(
+        (error as { extensions?: { code?: unknown } }).extensions?.code ?? 'INTERNAL_SERVER_ERROR',
+      );
+      const labels = { operation_name: 'unknown', operation_type: 'unknown', outcome: 'error' };
+      metrics.graphqlOperations.inc(labels);
+      metrics.graphqlErrors.inc({ code });
+    },
     async requestDidStart() {
       const started = process.hrtime.bigint();
       return {

@@ -228,8 +228,8 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
           metrics.dbPool.set({ state: 'waiting' }, pool.waitingCount);
         }
         metrics.inferenceQueueDepth.reset();
-        for (const [id, handle] of registry.ready) {
-          metrics.inferenceQueueDepth.set({ model: id }, handle.queueDepth);
+        for (const { model, handle } of registry.ready.values()) {
+          metrics.inferenceQueueDepth.set({ model: modelLabel(model) }, handle.queueDepth);
         }
       },
     });
