@@ -86,6 +86,24 @@ export const toWire = (t: TensorData) => ({
   ),
 });
 
+/** A handle whose load figures are read live from its batcher or scheduler. */
+function handleOf(
+  base: Pick<ModelHandle, 'executionProvider' | 'inputs' | 'outputs' | 'close'>,
+  queue: { readonly pressure: number; readonly queueDepth: number },
+  infer: ModelHandle['infer'],
+): ModelHandle {
+  return {
+    ...base,
+    get pressure() {
+      return queue.pressure;
+    },
+    get queueDepth() {
+      return queue.queueDepth;
+    },
+    infer,
+  };
+}
+
 /**
  * An ONNX model served in-process: loads the session in the worker pool and puts the task's
  * batching in front of it (dynamic batching for classifiers and tensors, continuous batching
@@ -149,19 +167,10 @@ export async function openOnnxModel(
       },
       options.onBatch,
     );
-    return {
-      ...base,
-      get pressure() {
-        return batcher.pressure;
-      },
-      get queueDepth() {
-        return batcher.queueDepth;
-      },
-      async infer(input: PreparedInput): Promise<BackendResult> {
-        const { value, batchSize } = await batcher.submit((input as { text: string }).text);
-        return { output: value, batchSize };
-      },
-    };
+    return handleOf(base, batcher, async (input: PreparedInput): Promise<BackendResult> => {
+      const { value, batchSize } = await batcher.submit((input as { text: string }).text);
+      return { output: value, batchSize };
+    });
   }
 
   if (options.task === 'TEXT_GENERATION') {
@@ -187,15 +196,10 @@ export async function openOnnxModel(
       },
       options.onBatch,
     );
-    return {
-      ...base,
-      get pressure() {
-        return scheduler.pressure;
-      },
-      get queueDepth() {
-        return scheduler.queueDepth;
-      },
-      async infer(input: PreparedInput, parameters: EffectiveParameters): Promise<BackendResult> {
+    return handleOf(
+      base,
+      scheduler,
+      async (input: PreparedInput, parameters: EffectiveParameters): Promise<BackendResult> => {
         // Character models were trained on text with whitespace runs collapsed to one space.
         const given = (input as { prompt: string }).prompt;
         const prompt = tok.encode(tok.file.type === 'char' ? given.replace(/\s+/g, ' ') : given);
@@ -210,7 +214,7 @@ export async function openOnnxModel(
           batchSize: generated.batchSize,
         };
       },
-    };
+    );
   }
 
   // TENSOR: requests whose inputs share dtype and trailing dims run as one batch along
@@ -262,22 +266,13 @@ export async function openOnnxModel(
     },
     options.onBatch,
   );
-  return {
-    ...base,
-    get pressure() {
-      return batcher.pressure;
-    },
-    get queueDepth() {
-      return batcher.queueDepth;
-    },
-    async infer(input: PreparedInput): Promise<BackendResult> {
-      const { value, batchSize } = await batcher.submit(
-        (input as { tensors: Record<string, TensorData> }).tensors,
-      );
-      return {
-        output: Object.fromEntries(Object.entries(value).map(([n, t]) => [n, toWire(t)])),
-        batchSize,
-      };
-    },
-  };
+  return handleOf(base, batcher, async (input: PreparedInput): Promise<BackendResult> => {
+    const { value, batchSize } = await batcher.submit(
+      (input as { tensors: Record<string, TensorData> }).tensors,
+    );
+    return {
+      output: Object.fromEntries(Object.entries(value).map(([n, t]) => [n, toWire(t)])),
+      batchSize,
+    };
+  });
 }
