@@ -84,7 +84,7 @@ export function createFormatError(logger: Logger) {
       }
     }
     // graphql-js aborts parsing past `maxTokens` with a syntax error; it is a size limit.
-    const tokens = /Document contains more th[ae]n (\d+) tokens/.exec(formatted.message);
+    const tokens = /Document contains more th(?:at|an) (\d+) tokens/.exec(formatted.message);
     if (tokens) {
       return {
         message: `Operation exceeds the tokens limit of ${tokens[1]}`,
