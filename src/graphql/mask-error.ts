@@ -51,7 +51,15 @@ export function logUnexpectedError(logger: Logger, error: unknown, requestId?: s
 /** Apollo `formatError`: passes coded errors through, masks the rest, never sends a stack. */
 export function createFormatError(logger: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
-    if (isUnexpected(error) && isOutage(originalOf(error))) {
+    // graphql-js's recursive parser overflows the stack on absurdly nested documents.
+    const original = originalOf(error);
+    if (original instanceof RangeError && /call stack/i.test(original.message)) {
+      return {
+        message: 'Operation is nested too deeply to parse',
+        extensions: { code: ErrorCode.QUERY_TOO_COMPLEX, limit: 'depth' },
+      };
+    }
+    if (isUnexpected(error) && isOutage(original)) {
       return {
         message: 'A backing service is unavailable; retry shortly',
         locations: formatted.locations,
@@ -75,7 +83,6 @@ export function createFormatError(logger: Logger) {
     } = formatted.extensions ?? {};
     // Apollo re-codes validation errors as GRAPHQL_VALIDATION_FAILED; keep ours (e.g. a
     // QUERY_TOO_COMPLEX raised by a limit rule) with its details.
-    const original = originalOf(error);
     if (original instanceof Error && original !== error && 'extensions' in original) {
       const inner = (original as { extensions?: Record<string, unknown> }).extensions ?? {};
       if (typeof inner.code === 'string' && inner.code in ERROR_MEANINGS) {

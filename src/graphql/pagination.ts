@@ -40,6 +40,19 @@ export function decodeCursor(cursor: string, arity: number): (string | number)[]
   throw badInput('Invalid cursor', { argument: 'after' });
 }
 
+/** Exactly the form `Date#toISOString` writes: what keyset cursors carry. */
+export function isIsoTimestamp(value: unknown): value is string {
+  return (
+    typeof value === 'string' &&
+    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(value) &&
+    !Number.isNaN(Date.parse(value)) &&
+    new Date(value).toISOString() === value
+  );
+}
+
+/** Largest value of a PostgreSQL `integer`. */
+export const MAX_INT32 = 2 ** 31 - 1;
+
 /** Checks `first` against the page-size limit; the error names both. */
 export function pageSize(first: number | null | undefined, fallback: number, max: number): number {
   const size = first ?? fallback;

@@ -20,7 +20,19 @@ export const REDACT_PATHS = [
   '*.output',
   'variables',
   '*.variables',
+  '*.parameters',
+  '*.driverError',
 ];
+
+/**
+ * pino's error serializer, minus what database errors carry: TypeORM's QueryFailedError
+ * holds the statement's `parameters` (password hashes, personal data) and the SQL.
+ */
+export function serializeError(error: unknown): Record<string, unknown> {
+  const serialized = pino.stdSerializers.err(error as Error) as unknown as Record<string, unknown>;
+  const { parameters: _p, query: _q, driverError: _d, ...rest } = serialized;
+  return rest;
+}
 
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
   return pino(
@@ -31,6 +43,7 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       timestamp: pino.stdTimeFunctions.isoTime,
       // Trace ids on every line written inside a sampled span.
       mixin: traceFields,
+      serializers: { err: serializeError },
     },
     destination ?? pino.destination({ sync: false }),
   );

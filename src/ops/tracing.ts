@@ -113,7 +113,9 @@ export function graphqlSpanPlugin(): ApolloServerPlugin {
       return {
         async didResolveOperation({ operation, operationName }) {
           const span = trace.getActiveSpan();
-          span?.updateName(`graphql ${operation?.operation ?? 'unknown'} ${operationName ?? 'anonymous'}`);
+          span?.updateName(
+            `graphql ${operation?.operation ?? 'unknown'} ${operationName ?? 'anonymous'}`,
+          );
           span?.setAttributes({
             'graphql.operation.type': operation?.operation ?? 'unknown',
             'graphql.operation.name': operationName ?? 'anonymous',

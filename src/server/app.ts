@@ -239,6 +239,8 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       createContext,
       formatError: createFormatError(logger),
       limits: config.subscriptions,
+      queryLimits: config.graphql.limits,
+      maxPayloadBytes: config.http.maxBodyBytes,
       metrics,
       logger,
     });

@@ -14,10 +14,11 @@ import { type KeyValueStore } from '../cache/kv-store';
 import { costLimitPlugin, limitRules } from '../graphql/limits';
 import { persistedQueryCache, trustedDocumentsPlugin } from '../graphql/persisted-queries';
 import { createFormatError, errorLoggingPlugin } from '../graphql/mask-error';
+import { safeStringsPlugin } from '../graphql/safe-strings';
 import { warningsPlugin } from '../graphql/warnings';
 import { graphqlMetricsPlugin } from '../ops/graphql-metrics';
 import { type ReadinessReport } from '../ops/health';
-import { type Logger } from '../ops/logger';
+import { serializeError, type Logger } from '../ops/logger';
 import { type Metrics } from '../ops/metrics';
 import { graphqlSpanPlugin, requestSpans } from '../ops/tracing';
 import { serveGraphiQL, wantsGraphiQL } from './graphiql';
@@ -120,6 +121,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<{
       },
       customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : 'info'),
       serializers: {
+        err: serializeError,
         req: (req: { id: string; method: string; url: string }) => ({
           id: req.id,
           method: req.method,
@@ -165,6 +167,9 @@ export async function createHttpServer(deps: HttpDeps): Promise<{
     schema: deps.schema,
     introspection: config.graphql.introspection,
     includeStacktraceInErrorResponses: false,
+    // main.ts owns SIGTERM: Apollo's own handler (on whenever NODE_ENV is not "test") would
+    // race the ordered shutdown and leave the process waiting out the grace period.
+    stopOnTerminationSignals: false,
     // Apollo's CSRF prevention refuses "simple" requests (no preflight), which includes every
     // GET. It guards cookie sessions; this API reads only `Authorization: Bearer`, which a
     // browser never attaches on its own, so a cross-site request runs anonymously — no more
@@ -185,6 +190,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<{
       errorLoggingPlugin(logger),
       graphqlMetricsPlugin(metrics),
       warningsPlugin(),
+      safeStringsPlugin(),
       graphqlSpanPlugin(),
       costLimitPlugin(deps.schema, config.graphql.limits.maxCost),
       ...(deps.trustedDocuments ? [trustedDocumentsPlugin(deps.trustedDocuments)] : []),

@@ -1,10 +1,20 @@
 import { type Server } from 'node:http';
-import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import {
+  GraphQLError,
+  parse,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+} from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { type Config } from '../config/env';
 import { type ContextInput, type RequestContext } from '../graphql/context';
 import { ErrorCode } from '../graphql/errors';
+import { limitRules, type QueryLimits } from '../graphql/limits';
+import { findUnsafeString, hasUnsafeLiteral, unsafeStringError } from '../graphql/safe-strings';
 import { type Logger } from '../ops/logger';
 import { type Metrics } from '../ops/metrics';
 
@@ -14,6 +24,8 @@ export interface WsDeps {
   readonly createContext: (input: ContextInput) => Promise<RequestContext>;
   readonly formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
   readonly limits: Config['subscriptions'];
+  readonly queryLimits: QueryLimits;
+  readonly maxPayloadBytes: number;
   readonly metrics: Metrics;
   readonly logger: Logger;
 }
@@ -31,6 +43,20 @@ export const WsCloseCode = {
   GoingAway: 1001,
 } as const;
 
+function coded(
+  message: string,
+  code: string,
+  extensions: Record<string, unknown> = {},
+  from?: GraphQLError,
+): GraphQLError {
+  return new GraphQLError(message, {
+    nodes: from?.nodes,
+    source: from?.source,
+    positions: from?.positions,
+    extensions: { ...extensions, code },
+  });
+}
+
 interface Connection {
   userId?: string;
   subscriptions: Set<string>;
@@ -47,7 +73,23 @@ interface Connection {
  */
 export function startWebSocketServer(deps: WsDeps) {
   const { limits, metrics } = deps;
-  const wss = new WebSocketServer({ server: deps.httpServer, path: '/graphql' });
+  // The same body limit as HTTP: a larger frame closes the socket with 1009.
+  const wss = new WebSocketServer({
+    server: deps.httpServer,
+    path: '/graphql',
+    maxPayload: deps.maxPayloadBytes,
+  });
+  /** graphql-js leaves variable-coercion errors uncoded; every error a client sees has a code. */
+  const format = (e: GraphQLError) => {
+    const formatted = deps.formatError(e.toJSON(), e);
+    if (formatted.extensions?.code) {
+      return formatted;
+    }
+    const code = /^Variable "\$/.test(formatted.message)
+      ? ErrorCode.BAD_USER_INPUT
+      : 'GRAPHQL_VALIDATION_FAILED';
+    return { ...formatted, extensions: { ...formatted.extensions, code } };
+  };
   const connections = new Map<WebSocket, Connection>();
   const perUser = new Map<string, number>();
   const authorizationOf = (params: Readonly<Record<string, unknown>> | undefined) =>
@@ -66,6 +108,19 @@ export function startWebSocketServer(deps: WsDeps) {
 
   wss.on('connection', (socket) => {
     stateOf(socket);
+    // Message types only a server may send are a protocol violation (4400); graphql-ws
+    // itself would answer them with an internal-error close (4500).
+    socket.on('message', (raw) => {
+      let type: unknown;
+      try {
+        type = (JSON.parse(String(raw)) as { type?: unknown }).type;
+      } catch {
+        return;
+      }
+      if (type === 'next' || type === 'error' || type === 'connection_ack') {
+        socket.close(4400, `Unexpected message type "${String(type)}" from a client`);
+      }
+    });
     metrics.wsConnections.inc();
     socket.once('close', () => {
       const state = connections.get(socket);
@@ -141,24 +196,68 @@ export function startWebSocketServer(deps: WsDeps) {
         }
         return true;
       },
-      onSubscribe(ctx, id) {
+      /**
+       * graphql-ws parses and validates on its own and closes the whole socket (4500) on a
+       * syntax error; doing it here answers that one subscription with a coded error and
+       * applies the same limits as HTTP.
+       */
+      async onSubscribe(ctx, id, payload) {
         const state = stateOf(ctx.extra.socket);
         if (state.subscriptions.size >= limits.maxSubscriptionsPerConnection) {
           return [
-            new GraphQLError(
+            coded(
               `Too many subscriptions: at most ${limits.maxSubscriptionsPerConnection} per connection`,
-              {
-                extensions: {
-                  code: ErrorCode.LIMIT_EXCEEDED,
-                  limit: limits.maxSubscriptionsPerConnection,
-                },
-              },
+              ErrorCode.LIMIT_EXCEEDED,
+              { limit: limits.maxSubscriptionsPerConnection },
             ),
           ];
         }
+        let document: DocumentNode;
+        try {
+          document = parse(payload.query, { maxTokens: deps.queryLimits.maxTokens });
+        } catch (error) {
+          const message = error instanceof Error ? error.message : 'Syntax error';
+          return [
+            /Document contains more th(?:at|an)/.test(message)
+              ? coded(
+                  `Operation exceeds the tokens limit of ${deps.queryLimits.maxTokens}`,
+                  ErrorCode.QUERY_TOO_COMPLEX,
+                  {
+                    limit: 'tokens',
+                    max: deps.queryLimits.maxTokens,
+                  },
+                )
+              : error instanceof RangeError
+                ? coded('Operation is nested too deeply to parse', ErrorCode.QUERY_TOO_COMPLEX, {
+                    limit: 'depth',
+                  })
+                : coded(message, 'GRAPHQL_PARSE_FAILED'),
+          ];
+        }
+        const errors = validate(deps.schema, document, [
+          ...specifiedRules,
+          ...limitRules(deps.queryLimits),
+        ]);
+        if (errors.length) {
+          return errors.map((e) =>
+            e.extensions.code ? e : coded(e.message, 'GRAPHQL_VALIDATION_FAILED', {}, e),
+          );
+        }
+        const unsafe = findUnsafeString(payload.variables ?? {}, 'variables');
+        if (unsafe || hasUnsafeLiteral(document)) {
+          return [unsafeStringError(unsafe ?? 'A string in the operation')];
+        }
         state.subscriptions.add(id);
         metrics.subscriptionsActive.inc();
-        return undefined;
+        return {
+          schema: deps.schema,
+          document,
+          operationName: payload.operationName,
+          variableValues: payload.variables,
+          contextValue: await deps.createContext({
+            authorization: authorizationOf(ctx.connectionParams),
+          }),
+        };
       },
       onComplete(ctx, id) {
         const state = connections.get(ctx.extra.socket);
@@ -176,7 +275,7 @@ export function startWebSocketServer(deps: WsDeps) {
         if (!result.errors?.length) {
           return undefined;
         }
-        return { ...result, errors: result.errors.map((e) => deps.formatError(e.toJSON(), e)) };
+        return { ...result, errors: result.errors.map(format) };
       },
       onError(ctx, id, _payload, errors) {
         const state = connections.get(ctx.extra.socket);
@@ -184,7 +283,7 @@ export function startWebSocketServer(deps: WsDeps) {
           metrics.subscriptionsActive.dec();
         }
         metrics.subscriptionsClosed.inc({ reason: 'error' });
-        return errors.map((e) => deps.formatError(e.toJSON(), e));
+        return errors.map(format);
       },
     },
     wss,

@@ -65,7 +65,9 @@ describe('query limits', () => {
 describe('login throttling', () => {
   let t: TestApp;
   beforeAll(async () => {
+    // In-process counters: other test files log in as "admin" through the shared Redis.
     t = await startTestApp({
+      redis: false,
       env: { LOGIN_RATE_LIMIT_PER_MINUTE: '3', LOGIN_IP_RATE_LIMIT_PER_MINUTE: '1000' },
     });
   });

@@ -4,7 +4,7 @@ import { type Config } from '../../config/env';
 import { AppError, ErrorCode, badInput, conflict, forbidden, notFound } from '../../graphql/errors';
 import { queryRows } from '../../db/sql';
 import { isUuid, parseId } from '../../graphql/ids';
-import { decodeCursor, encodeCursor } from '../../graphql/pagination';
+import { decodeCursor, encodeCursor, isIsoTimestamp } from '../../graphql/pagination';
 import { type PubSub } from '../../realtime/pubsub';
 import { createTopicStream } from '../../realtime/topic-stream';
 import { Topic, type ContextEvent } from '../../realtime/topics';
@@ -381,11 +381,7 @@ export class ContextService {
 
   private decodeContextCursor(cursor: string): [string, string] {
     const [updatedAt, id] = decodeCursor(cursor, 2);
-    if (
-      typeof updatedAt !== 'string' ||
-      Number.isNaN(Date.parse(updatedAt)) ||
-      !isUuid(String(id))
-    ) {
+    if (!isIsoTimestamp(updatedAt) || !isUuid(String(id))) {
       throw badInput('Invalid cursor', { argument: 'after' });
     }
     return [updatedAt, String(id)];

@@ -5,7 +5,7 @@ import { badInput, notFound } from '../../graphql/errors';
 import { type PubSub } from '../../realtime/pubsub';
 import { Topic } from '../../realtime/topics';
 import { isUuid } from '../../graphql/ids';
-import { decodeCursor, encodeCursor } from '../../graphql/pagination';
+import { MAX_INT32, decodeCursor, encodeCursor } from '../../graphql/pagination';
 import { type JsonObject } from '../../graphql/scalars';
 import { type FieldEncryption } from '../../security/field-encryption';
 import { HistoryEntry } from './history.types';
@@ -144,7 +144,11 @@ export class HistoryService {
     let bound: number | null = null;
     if (cursor) {
       const [sequence] = decodeCursor(cursor, 1);
-      if (!Number.isInteger(sequence)) {
+      if (
+        !Number.isInteger(sequence) ||
+        (sequence as number) < 0 ||
+        (sequence as number) > MAX_INT32
+      ) {
         throw badInput('Invalid cursor', { argument: forward ? 'after' : 'before' });
       }
       bound = sequence as number;

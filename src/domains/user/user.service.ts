@@ -1,7 +1,7 @@
 import { In, QueryFailedError, type DataSource, type Repository } from 'typeorm';
 import { AppError, ErrorCode, badInput, conflict, forbidden, notFound } from '../../graphql/errors';
 import { isUuid, parseId } from '../../graphql/ids';
-import { decodeCursor, encodeCursor } from '../../graphql/pagination';
+import { decodeCursor, encodeCursor, isIsoTimestamp } from '../../graphql/pagination';
 import { type PubSub } from '../../realtime/pubsub';
 import { Topic, type UserEvent } from '../../realtime/topics';
 import { type IssuedToken, type JwtService } from '../../security/jwt';
@@ -164,11 +164,7 @@ export class UserService {
       .addOrderBy('u.id', 'ASC');
     if (after) {
       const [createdAt, id] = decodeCursor(after, 2);
-      if (
-        typeof createdAt !== 'string' ||
-        Number.isNaN(Date.parse(createdAt)) ||
-        !isUuid(String(id))
-      ) {
+      if (!isIsoTimestamp(createdAt) || !isUuid(String(id))) {
         throw badInput('Invalid cursor', { argument: 'after' });
       }
       qb.where('(u.created_at, u.id) > (:createdAt, :id)', { createdAt, id });
