@@ -1,5 +1,10 @@
-import { type GraphQLResolveInfo, type GraphQLSchema } from 'graphql';
-import { deny, shield, type IRules } from 'graphql-shield';
+import {
+  defaultFieldResolver,
+  GraphQLObjectType,
+  type GraphQLResolveInfo,
+  type GraphQLSchema,
+} from 'graphql';
+import { allow } from 'graphql-shield';
 import { contextRules } from '../domains/context/context.rules';
 import { historyRules } from '../domains/history/history.rules';
 import { inferenceRules } from '../domains/inference/inference.rules';
@@ -41,19 +46,6 @@ export function mergeRules(...maps: RuleMap[]): RuleMap {
 
 export const RULES = mergeRules(userRules, contextRules, modelRules, inferenceRules, historyRules);
 
-/**
- * Deny by default: a field without a rule is refused. Errors thrown by resolvers pass
- * through (allowExternalErrors) so their codes reach the client; unexpected ones are masked
- * later by formatError.
- */
-export function createPermissions() {
-  return shield(RULES as IRules, {
-    fallbackRule: deny,
-    fallbackError: () => forbidden('Not allowed'),
-    allowExternalErrors: true,
-  });
-}
-
 interface ShieldRule {
   resolve(
     parent: unknown,
@@ -65,7 +57,7 @@ interface ShieldRule {
 }
 
 /**
- * graphql-middleware wraps only `resolve`, so a subscription's `subscribe` (where the stream
+ * applyPermissions wraps only `resolve`, so a subscription's `subscribe` (where the stream
  * is opened) would run unchecked and only each delivered event would be judged. This applies
  * the same Subscription rules at subscribe time; a field without a rule is denied.
  */
@@ -88,6 +80,45 @@ export function guardSubscriptions(schema: GraphQLSchema): GraphQLSchema {
       }
       return subscribe ? subscribe(parent, args, ctx, info) : undefined;
     };
+  }
+  return schema;
+}
+
+/**
+ * Deny by default: the graphql-shield rules applied straight onto the resolvers. A field
+ * whose rule is `allow` keeps its resolver untouched — graphql-shield's own middleware made
+ * every field of every page async, which the bench measured as the largest cost of a
+ * contexts query — others are checked first, and a field with no rule is refused.
+ * Errors thrown by resolvers pass through with their codes (unexpected ones are masked
+ * later by formatError).
+ */
+export function applyPermissions(schema: GraphQLSchema): GraphQLSchema {
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!(type instanceof GraphQLObjectType) || type.name.startsWith('__')) {
+      continue;
+    }
+    const typeRules = RULES[type.name];
+    for (const [name, field] of Object.entries(type.getFields())) {
+      const rule = (isFieldMap(typeRules) ? (typeRules[name] ?? typeRules['*']) : typeRules) as
+        ShieldRule | undefined;
+      if ((rule as unknown) === allow) {
+        continue;
+      }
+      const resolve = field.resolve ?? defaultFieldResolver;
+      field.resolve = async (parent, args, ctx: { _shield?: { cache: object } }, info) => {
+        ctx._shield ??= { cache: {} };
+        const verdict = rule
+          ? await rule.resolve(parent, args, ctx, info, {
+              debug: false,
+              hashFunction: JSON.stringify,
+            })
+          : false;
+        if (verdict !== true) {
+          throw verdict instanceof Error ? verdict : forbidden('Not allowed');
+        }
+        return resolve(parent, args, ctx, info);
+      };
+    }
   }
   return schema;
 }

@@ -22,6 +22,9 @@ export function findUnsafeString(value: unknown, path: string, depth = 0): strin
     if (UNSAFE.test(key)) {
       return `${path}.${key.replace(UNSAFE, '?')}`;
     }
+    if (typeof child !== 'string' && (typeof child !== 'object' || child === null)) {
+      continue;
+    }
     const found = findUnsafeString(child, `${path}.${key}`, depth + 1);
     if (found) {
       return found;

@@ -1,7 +1,6 @@
 import 'reflect-metadata';
 import { validate } from 'class-validator';
 import { type GraphQLSchema } from 'graphql';
-import { applyMiddleware } from 'graphql-middleware';
 import { buildSchema } from 'type-graphql';
 import {
   ContextResolver,
@@ -15,7 +14,7 @@ import { ModelResolver } from '../domains/model/model.resolver';
 import { UserResolver } from '../domains/user/user.resolver';
 import { createInProcessPubSub, type PubSub } from '../realtime/pubsub';
 import { badInput } from './errors';
-import { createPermissions, guardSubscriptions } from './permissions';
+import { applyPermissions, guardSubscriptions } from './permissions';
 import { DateTimeScalar } from './scalars';
 
 export const RESOLVERS = [
@@ -75,5 +74,5 @@ export function buildBaseSchema(pubSub: PubSub = createInProcessPubSub()): Promi
 
 /** The schema the server runs: the base schema behind deny-by-default permissions. */
 export async function buildAppSchema(pubSub: PubSub): Promise<GraphQLSchema> {
-  return guardSubscriptions(applyMiddleware(await buildBaseSchema(pubSub), createPermissions()));
+  return guardSubscriptions(applyPermissions(await buildBaseSchema(pubSub)));
 }

@@ -3,6 +3,10 @@ import { type KeyValueStore } from '../cache/kv-store';
 
 /** Stable JSON: object keys sorted, so equal inputs hash equally whatever their key order. */
 function canonical(value: unknown): string {
+  if (ArrayBuffer.isView(value)) {
+    const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    return `"${value.constructor.name}:${bytes.toString('base64')}"`;
+  }
   if (Array.isArray(value)) {
     return `[${value.map(canonical).join(',')}]`;
   }

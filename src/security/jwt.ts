@@ -1,3 +1,4 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { ROLES, type Role } from '../domains/user/role';
 
@@ -19,15 +20,19 @@ export class TokenError extends Error {
 
 /** HS256 tokens: `sub` is the user id, `role` the role at issue time (re-checked per request). */
 export class JwtService {
+  private readonly key: KeyObject;
+
   constructor(
-    private readonly secret: string,
+    secret: string,
     private readonly ttlSeconds: number,
-  ) {}
+  ) {
+    this.key = createSecretKey(Buffer.from(secret, 'utf8'));
+  }
 
   issue(userId: string, role: Role): IssuedToken {
     const now = Math.floor(Date.now() / 1000);
     const exp = now + this.ttlSeconds;
-    const token = jwt.sign({ sub: userId, role, iat: now, exp }, this.secret, {
+    const token = jwt.sign({ sub: userId, role, iat: now, exp }, this.key, {
       algorithm: 'HS256',
     });
     return { token, expiresAt: new Date(exp * 1000) };
@@ -37,7 +42,7 @@ export class JwtService {
   verify(token: string): TokenClaims {
     let payload: string | jwt.JwtPayload;
     try {
-      payload = jwt.verify(token, this.secret, { algorithms: ['HS256'] });
+      payload = jwt.verify(token, this.key, { algorithms: ['HS256'] });
     } catch (error) {
       if (error instanceof jwt.TokenExpiredError) {
         throw new TokenError('Token expired');

@@ -57,6 +57,8 @@ function coded(
   });
 }
 
+const MAX_CACHED_DOCUMENTS = 1_000;
+
 interface Connection {
   userId?: string;
   subscriptions: Set<string>;
@@ -156,6 +158,7 @@ export function startWebSocketServer(deps: WsDeps) {
   }, limits.keepAliveMs);
   keepAlive.unref();
 
+  const validDocuments = new Map<string, DocumentNode>();
   const server = useServer<Record<string, unknown> | undefined, { socket: WebSocket }>(
     {
       schema: deps.schema,
@@ -212,40 +215,47 @@ export function startWebSocketServer(deps: WsDeps) {
             ),
           ];
         }
-        let document: DocumentNode;
-        try {
-          document = parse(payload.query, { maxTokens: deps.queryLimits.maxTokens });
-        } catch (error) {
-          const message = error instanceof Error ? error.message : 'Syntax error';
-          return [
-            /Document contains more th(?:at|an)/.test(message)
-              ? coded(
-                  `Operation exceeds the tokens limit of ${deps.queryLimits.maxTokens}`,
-                  ErrorCode.QUERY_TOO_COMPLEX,
-                  {
-                    limit: 'tokens',
-                    max: deps.queryLimits.maxTokens,
-                  },
-                )
-              : error instanceof RangeError
-                ? coded('Operation is nested too deeply to parse', ErrorCode.QUERY_TOO_COMPLEX, {
-                    limit: 'depth',
-                  })
-                : coded(message, 'GRAPHQL_PARSE_FAILED'),
-          ];
-        }
-        const errors = validate(deps.schema, document, [
-          ...specifiedRules,
-          ...limitRules(deps.queryLimits),
-        ]);
-        if (errors.length) {
-          return errors.map((e) =>
-            e.extensions.code ? e : coded(e.message, 'GRAPHQL_VALIDATION_FAILED', {}, e),
-          );
+        let document = validDocuments.get(payload.query);
+        if (!document) {
+          try {
+            document = parse(payload.query, { maxTokens: deps.queryLimits.maxTokens });
+          } catch (error) {
+            const message = error instanceof Error ? error.message : 'Syntax error';
+            return [
+              /Document contains more th(?:at|an)/.test(message)
+                ? coded(
+                    `Operation exceeds the tokens limit of ${deps.queryLimits.maxTokens}`,
+                    ErrorCode.QUERY_TOO_COMPLEX,
+                    { limit: 'tokens', max: deps.queryLimits.maxTokens },
+                  )
+                : error instanceof RangeError
+                  ? coded('Operation is nested too deeply to parse', ErrorCode.QUERY_TOO_COMPLEX, {
+                      limit: 'depth',
+                    })
+                  : coded(message, 'GRAPHQL_PARSE_FAILED'),
+            ];
+          }
+          const errors = validate(deps.schema, document, [
+            ...specifiedRules,
+            ...limitRules(deps.queryLimits),
+          ]);
+          if (errors.length) {
+            return errors.map((e) =>
+              e.extensions.code ? e : coded(e.message, 'GRAPHQL_VALIDATION_FAILED', {}, e),
+            );
+          }
+          if (hasUnsafeLiteral(document)) {
+            return [unsafeStringError('A string in the operation')];
+          }
+          // Documents are immutable: every subscription with this text shares one parsed copy.
+          if (validDocuments.size >= MAX_CACHED_DOCUMENTS) {
+            validDocuments.delete(validDocuments.keys().next().value!);
+          }
+          validDocuments.set(payload.query, document);
         }
         const unsafe = findUnsafeString(payload.variables ?? {}, 'variables');
-        if (unsafe || hasUnsafeLiteral(document)) {
-          return [unsafeStringError(unsafe ?? 'A string in the operation')];
+        if (unsafe) {
+          return [unsafeStringError(unsafe)];
         }
         state.subscriptions.add(id);
         metrics.subscriptionsActive.inc();

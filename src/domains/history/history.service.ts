@@ -113,6 +113,18 @@ export class HistoryService {
 
   /** A published entry back as the API sees it. */
   fromSerialized(s: SerializedHistoryEntry): HistoryEntry {
+    // Pub/sub hands the same parsed message to every subscriber of the context: decrypt once.
+    let entry = this.decoded.get(s);
+    if (!entry) {
+      entry = this.decodeSerialized(s);
+      this.decoded.set(s, entry);
+    }
+    return entry;
+  }
+
+  private readonly decoded = new WeakMap<SerializedHistoryEntry, HistoryEntry>();
+
+  private decodeSerialized(s: SerializedHistoryEntry): HistoryEntry {
     return this.toEntry({
       ...s,
       input: Buffer.from(String(s.input), 'base64'),

@@ -36,7 +36,7 @@ function cudaInstalled() {
 }
 
 async function create(path, device) {
-  const options = { graphOptimizationLevel: 'all' };
+  const options = { graphOptimizationLevel: 'all', extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } };
   if (workerData.intraOpThreads > 0) {
     options.intraOpNumThreads = workerData.intraOpThreads;
   }
