@@ -56,6 +56,26 @@ interface ShieldRule {
   ): Promise<boolean | Error>;
 }
 
+type ShieldContext = { _shield?: { cache: object } };
+
+/** Evaluates a field's rule (none: denied); throws the rule's error or FORBIDDEN. */
+async function enforce(
+  rule: ShieldRule | undefined,
+  parent: unknown,
+  args: unknown,
+  ctx: ShieldContext,
+  info: GraphQLResolveInfo,
+): Promise<void> {
+  // graphql-shield's rules cache their verdicts per request in ctx._shield.
+  ctx._shield ??= { cache: {} };
+  const verdict = rule
+    ? await rule.resolve(parent, args, ctx, info, { debug: false, hashFunction: JSON.stringify })
+    : false;
+  if (verdict !== true) {
+    throw verdict instanceof Error ? verdict : forbidden('Not allowed');
+  }
+}
+
 /**
  * applyPermissions wraps only `resolve`, so a subscription's `subscribe` (where the stream
  * is opened) would run unchecked and only each delivered event would be judged. This applies
@@ -67,17 +87,8 @@ export function guardSubscriptions(schema: GraphQLSchema): GraphQLSchema {
   for (const [name, field] of Object.entries(fields)) {
     const subscribe = field.subscribe;
     const rule = rules[name];
-    field.subscribe = async (parent, args, ctx: { _shield?: { cache: object } }, info) => {
-      ctx._shield ??= { cache: {} };
-      const verdict = rule
-        ? await rule.resolve(parent, args, ctx, info, {
-            debug: false,
-            hashFunction: JSON.stringify,
-          })
-        : false;
-      if (verdict !== true) {
-        throw verdict instanceof Error ? verdict : forbidden('Not allowed');
-      }
+    field.subscribe = async (parent, args, ctx: ShieldContext, info) => {
+      await enforce(rule, parent, args, ctx, info);
       return subscribe ? subscribe(parent, args, ctx, info) : undefined;
     };
   }
@@ -105,17 +116,8 @@ export function applyPermissions(schema: GraphQLSchema): GraphQLSchema {
         continue;
       }
       const resolve = field.resolve ?? defaultFieldResolver;
-      field.resolve = async (parent, args, ctx: { _shield?: { cache: object } }, info) => {
-        ctx._shield ??= { cache: {} };
-        const verdict = rule
-          ? await rule.resolve(parent, args, ctx, info, {
-              debug: false,
-              hashFunction: JSON.stringify,
-            })
-          : false;
-        if (verdict !== true) {
-          throw verdict instanceof Error ? verdict : forbidden('Not allowed');
-        }
+      field.resolve = async (parent, args, ctx: ShieldContext, info) => {
+        await enforce(rule, parent, args, ctx, info);
         return resolve(parent, args, ctx, info);
       };
     }
