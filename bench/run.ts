@@ -288,6 +288,33 @@ async function withRawBaseline<T>(bench: Bench, run: (raw: RawBaseline) => Promi
   }
 }
 
+/** Records a server-vs-raw comparison: the details for results.json and the ratio row. */
+function reportVsRaw(
+  bench: Bench,
+  compared: Awaited<ReturnType<typeof compareWithRaw>>,
+  row: {
+    detail: string;
+    what: Record<string, string>;
+    key: string;
+    target: number;
+    connections: number;
+  },
+): void {
+  bench.details[row.detail] = {
+    ...row.what,
+    server: serverSummary(compared.server),
+    rawPg: { ...summary(compared.raw), busyMsPerRequest: round(compared.rawBusyMsPerRequest) },
+    rounds: SETTINGS.rounds,
+    sameAnswer: true,
+  };
+  bench.rows.push({
+    key: row.key,
+    value: round(compared.server.result.rps / compared.raw.rps),
+    target: { op: '>=', value: row.target },
+    note: `${compared.server.result.rps.toFixed(0)} vs ${compared.raw.rps.toFixed(0)} req/s, c=${row.connections}`,
+  });
+}
+
 async function readsPhase(bench: Bench): Promise<void> {
   const { server, token } = bench;
   await withRawBaseline(bench, async (raw) => {
@@ -313,23 +340,12 @@ async function readsPhase(bench: Bench): Promise<void> {
         body: cycle([JSON.stringify({ first: PAGE })]),
       },
     );
-    bench.details.reads = {
-      query: `contexts(first: ${PAGE}) with user, model, history(first: ${HISTORY_PAGE})`,
-      server: serverSummary(compared.server),
-      rawPg: {
-        ...summary(compared.raw),
-        busyMsPerRequest: round(compared.rawBusyMsPerRequest),
-      },
-      rounds: SETTINGS.rounds,
-      sameAnswer: true,
-    };
-    const measured = compared.server;
-    const rawResult = compared.raw;
-    bench.rows.push({
+    reportVsRaw(bench, compared, {
+      detail: 'reads',
+      what: { query: `contexts(first: ${PAGE}) with user, model, history(first: ${HISTORY_PAGE})` },
       key: 'graphql.vsRawPg',
-      value: round(measured.result.rps / rawResult.rps),
-      target: { op: '>=', value: 0.5 },
-      note: `${measured.result.rps.toFixed(0)} vs ${rawResult.rps.toFixed(0)} req/s, c=${READ_CONNECTIONS}`,
+      target: 0.5,
+      connections: READ_CONNECTIONS,
     });
   });
 }
@@ -384,23 +400,12 @@ async function writesPhase(bench: Bench): Promise<void> {
         body: cycle(writable.map((c, i) => JSON.stringify({ id: c.id, patch: patchOf(i) }))),
       },
     );
-    bench.details.writes = {
-      mutation: 'updateContext replacing user, environment, data and customAttributes',
-      server: serverSummary(compared.server),
-      rawPg: {
-        ...summary(compared.raw),
-        busyMsPerRequest: round(compared.rawBusyMsPerRequest),
-      },
-      rounds: SETTINGS.rounds,
-      sameAnswer: true,
-    };
-    const measured = compared.server;
-    const rawResult = compared.raw;
-    bench.rows.push({
+    reportVsRaw(bench, compared, {
+      detail: 'writes',
+      what: { mutation: 'updateContext replacing user, environment, data and customAttributes' },
       key: 'writes.updateVsRawPg',
-      value: round(measured.result.rps / rawResult.rps),
-      target: { op: '>=', value: 0.33 },
-      note: `${measured.result.rps.toFixed(0)} vs ${rawResult.rps.toFixed(0)} req/s, c=${WRITE_CONNECTIONS}`,
+      target: 0.33,
+      connections: WRITE_CONNECTIONS,
     });
   });
 }
