@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../support/database';
 import { createClient, type GqlClient } from '../support/graphql-client';
 import {
@@ -10,13 +10,11 @@ import {
   stopAllServerProcesses,
   type ServerProcess,
 } from '../support/server-process';
-import { ENCRYPTION_KEYS } from '../support/test-app';
+import { ADMIN_PASSWORD, replicaEnv } from '../support/test-app';
 
 /** Two replicas on one PostgreSQL and one Redis: the context cache they share never serves a stale row. */
 
 const SLOW = 120_000; // 120 s
-const ADMIN_PASSWORD = 'admin-password-for-cache-tests';
-const JWT_SECRET = 'a-cache-e2e-secret-that-is-at-least-32-bytes-long';
 
 const LOGIN = `mutation($u: String!, $p: String!) {
   login(username: $u, password: $p) { token }
@@ -45,11 +43,7 @@ describe('the context cache shared by two replicas', () => {
     dataDir = await mkdtemp(path.join(tmpdir(), 'context-server-cache-e2e-'));
     const databaseUrl = await createTestDatabase();
     const env = {
-      DATABASE_URL: databaseUrl,
-      REDIS_URL: inject('redisUrl'),
-      JWT_SECRET,
-      ENCRYPTION_KEYS,
-      ADMIN_PASSWORD,
+      ...replicaEnv(databaseUrl),
       DATA_DIR: dataDir,
       CONTEXT_SWEEP_INTERVAL_MS: '0',
     };

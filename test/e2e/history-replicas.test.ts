@@ -14,7 +14,7 @@ import {
   stopAllServerProcesses,
   type ServerProcess,
 } from '../support/server-process';
-import { ADMIN_PASSWORD, ENCRYPTION_KEYS, JWT_SECRET } from '../support/test-app';
+import { ADMIN_PASSWORD, replicaEnv } from '../support/test-app';
 
 /**
  * contextHistory across replicas: two server processes on one PostgreSQL and one Redis. An
@@ -66,11 +66,7 @@ describe('contextHistory across two replicas sharing PostgreSQL and Redis', () =
     dataDir = await mkdtemp(path.join(tmpdir(), 'context-server-e2e-'));
     databaseUrl = await createTestDatabase();
     env = {
-      DATABASE_URL: databaseUrl,
-      REDIS_URL: inject('redisUrl'),
-      JWT_SECRET,
-      ENCRYPTION_KEYS,
-      ADMIN_PASSWORD,
+      ...replicaEnv(databaseUrl),
       DATA_DIR: dataDir,
       CONTEXT_SWEEP_INTERVAL_MS: '0',
       SHUTDOWN_GRACE_MS: String(SHUTDOWN_GRACE_MS),

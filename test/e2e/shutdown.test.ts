@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../support/database';
 import { createClient } from '../support/graphql-client';
 import {
@@ -6,18 +6,14 @@ import {
   stopAllServerProcesses,
   type ServerProcess,
 } from '../support/server-process';
-import { ADMIN_PASSWORD, ENCRYPTION_KEYS, JWT_SECRET } from '../support/test-app';
+import { ADMIN_PASSWORD, replicaEnv } from '../support/test-app';
 
 describe('graceful shutdown', () => {
   let server: ServerProcess;
   beforeAll(async () => {
     server = await startServerProcess({
       env: {
-        DATABASE_URL: await createTestDatabase(),
-        REDIS_URL: inject('redisUrl'),
-        JWT_SECRET,
-        ENCRYPTION_KEYS,
-        ADMIN_PASSWORD,
+        ...replicaEnv(await createTestDatabase()),
         SHUTDOWN_GRACE_MS: '15000',
       },
     });

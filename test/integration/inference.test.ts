@@ -1,8 +1,8 @@
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codes } from '../support/graphql-client';
+import { copyShippedModels } from '../support/models';
 import { startTestApp, type TestApp } from '../support/test-app';
 
 const INFER = `mutation($m: ID!, $input: JSON!, $c: ID, $p: JSONObject) {
@@ -22,8 +22,7 @@ describe('models and inference', () => {
 
   beforeAll(async () => {
     // A private model directory: the shipped models, plus files the tests add.
-    modelDir = await mkdtemp(path.join(tmpdir(), 'models-'));
-    await cp(path.resolve('models'), modelDir, { recursive: true });
+    modelDir = await copyShippedModels();
     t = await startTestApp({ env: { MODEL_DIR: modelDir, CONTEXT_SWEEP_INTERVAL_MS: '0' } });
     const models = await t.gql('{ models { id name version task } }', {}, t.adminToken);
     for (const m of models.data!.models) {

@@ -1,9 +1,7 @@
-import { cp, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/test-app';
-import { writeDoublerModel } from '../support/tiny-onnx';
+import { copyShippedModels } from '../support/models';
 
 const REGISTER = `mutation($input: RegisterModelInput!) { registerModel(input: $input) { id } }`;
 const CREATE_CONTEXT = `mutation($input: CreateContextInput!) { createContext(input: $input) { id } }`;
@@ -16,9 +14,7 @@ describe('the Open Inference Protocol v2 API', () => {
 
   beforeAll(async () => {
     // A private model directory: the shipped models plus a tiny TENSOR model.
-    modelDir = await mkdtemp(path.join(tmpdir(), 'oip-models-'));
-    await cp(path.resolve('models'), modelDir, { recursive: true });
-    await writeDoublerModel(path.join(modelDir, 'doubler.onnx'));
+    modelDir = await copyShippedModels({ doubler: true });
     t = await startTestApp({ env: { MODEL_DIR: modelDir, CONTEXT_SWEEP_INTERVAL_MS: '0' } });
     base = `http://127.0.0.1:${t.app.port}`;
     const models = await t.gql('{ models { id name task } }', {}, t.adminToken);

@@ -1,13 +1,11 @@
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findFreePort } from '../../src/db/embedded-postgres';
 import { codes } from '../support/graphql-client';
 import { startTestApp, type TestApp } from '../support/test-app';
-import { writeDoublerModel } from '../support/tiny-onnx';
+import { copyShippedModels } from '../support/models';
 
 const REGISTER = `mutation($input: RegisterModelInput!) {
   registerModel(input: $input) { id inputs { name type dims } outputs { name type dims } } }`;
@@ -79,9 +77,7 @@ describe('REMOTE models', () => {
   const aIds: Record<string, string> = {};
 
   beforeAll(async () => {
-    modelDir = await mkdtemp(path.join(tmpdir(), 'remote-models-'));
-    await cp(path.resolve('models'), modelDir, { recursive: true });
-    await writeDoublerModel(path.join(modelDir, 'doubler.onnx'));
+    modelDir = await copyShippedModels({ doubler: true });
     a = await startTestApp({ env: { MODEL_DIR: modelDir, CONTEXT_SWEEP_INTERVAL_MS: '0' } });
     aUrl = `http://127.0.0.1:${a.app.port}`;
     const doubler = await a.gql(

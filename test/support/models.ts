@@ -1,4 +1,8 @@
+import { cp, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { type DataSource } from 'typeorm';
+import { writeDoublerModel } from './tiny-onnx';
 
 /**
  * A row in `models`, written directly: the registry API arrives with the inference work,
@@ -15,4 +19,17 @@ export async function insertModel(
     [name, version],
   );
   return row.id as string;
+}
+
+/**
+ * A private MODEL_DIR holding copies of the shipped models (and, when asked, the tiny
+ * `doubler.onnx` TENSOR model), so tests can add files without touching the repository.
+ */
+export async function copyShippedModels(options: { doubler?: boolean } = {}): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'models-'));
+  await cp(path.resolve('models'), dir, { recursive: true });
+  if (options.doubler) {
+    await writeDoublerModel(path.join(dir, 'doubler.onnx'));
+  }
+  return dir;
 }

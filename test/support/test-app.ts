@@ -15,6 +15,20 @@ export const JWT_SECRET = 'a-test-secret-that-is-at-least-32-bytes-long';
 /** Two fixed test keys: `test2` encrypts, `test1` is an older key that still decrypts. */
 export const ENCRYPTION_KEYS = `test2:${Buffer.alloc(32, 2).toString('base64')},test1:${Buffer.alloc(32, 1).toString('base64')}`;
 
+/**
+ * Environment of a server process in replica mode on a database of the harness: the shared
+ * Redis and the test secrets, as replicas behind one Service would have.
+ */
+export function replicaEnv(databaseUrl: string): Record<string, string> {
+  return {
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: inject('redisUrl'),
+    JWT_SECRET,
+    ENCRYPTION_KEYS,
+    ADMIN_PASSWORD,
+  };
+}
+
 export interface TestApp {
   readonly app: RunningApp;
   readonly gql: GqlClient;
