@@ -47,6 +47,8 @@ const ARRAYS: Record<
   int8: Int8Array,
 };
 
+const WORKER_CLOSE_TIMEOUT_MS = 5_000; // 5 s
+
 class PooledWorker {
   readonly worker: Worker;
   busy = 0;
@@ -86,6 +88,20 @@ class PooledWorker {
         fail(new Error(`inference worker exited with code ${code}`));
       }
     });
+  }
+
+  /** Releases the worker's sessions and lets it exit; terminates it if it has not after a while. */
+  async close(): Promise<void> {
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, WORKER_CLOSE_TIMEOUT_MS);
+    });
+    await Promise.race([this.call({ op: 'close' }).then(() => exited), deadline]).catch(
+      () => undefined,
+    );
+    clearTimeout(timer);
+    await this.worker.terminate();
   }
 
   call<T>(message: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<T> {
@@ -194,7 +210,7 @@ export function createOnnxRuntime(options: {
 
     async close() {
       closing = true;
-      await Promise.all(workers.map((w) => w.worker.terminate()));
+      await Promise.all(workers.map((w) => w.close()));
     },
   };
 }

@@ -97,6 +97,13 @@ async function handle(message) {
     }
     return {};
   }
+  if (message.op === 'close') {
+    // Sessions released here, on the worker's own thread: a worker terminated with sessions
+    // alive can abort the whole process in onnxruntime's native teardown.
+    await Promise.all([...sessions.values()].map((entry) => entry.session.release()));
+    sessions.clear();
+    return { close: true };
+  }
   throw new Error('unknown op ' + message.op);
 }
 
@@ -106,6 +113,9 @@ parentPort.on('message', (message) => {
       const transfer = result.transfer || [];
       delete result.transfer;
       parentPort.postMessage({ id: message.id, ok: true, result }, transfer);
+      if (result.close) {
+        parentPort.close(); // nothing keeps the thread alive now: it exits with code 0
+      }
     },
     (error) => parentPort.postMessage({ id: message.id, ok: false, error: String(error && error.message || error) }),
   );
