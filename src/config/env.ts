@@ -49,6 +49,12 @@ const schema = z.object({
   /** What to do with credential-like keys in a context: refuse the write, or drop them. */
   CONTEXT_SECRET_POLICY: z.enum(['reject', 'strip']).default('reject'),
   CONTEXT_CACHE_TTL_SECONDS: int(300, 1, 24 * 3600), // 5 min
+  /**
+   * How long a replica may keep user and model rows it read (the caller's row is needed on
+   * every request). Changes reach every replica at once through pub/sub; this bounds how long
+   * a copy can outlive a lost message. 0 reads the database every time.
+   */
+  ROW_CACHE_TTL_MS: int(30_000, 0, 3600 * 1000), // 30 s
   /** How often expired contexts are deleted; 0 turns the sweeper off. */
   CONTEXT_SWEEP_INTERVAL_MS: int(60_000, 0, 24 * 3600 * 1000), // 1 min
   CONTEXT_SWEEP_BATCH_SIZE: int(500, 1, 10_000),
@@ -185,6 +191,8 @@ export interface Config {
     readonly statementTimeoutMs: number;
   };
   readonly redisUrl: string | undefined;
+  /** How long user and model rows may be kept per replica; 0 turns the copies off. */
+  readonly rowCacheTtlMs: number;
   readonly auth: {
     /** Unset with the embedded database: a random secret persisted in `dataDir`. */
     readonly jwtSecret: string | undefined;
@@ -314,6 +322,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
     }),
     redisUrl: env.REDIS_URL,
+    rowCacheTtlMs: env.ROW_CACHE_TTL_MS,
     auth: Object.freeze({
       jwtSecret: env.JWT_SECRET,
       jwtTtlSeconds: env.JWT_TTL_SECONDS,

@@ -19,6 +19,7 @@ export interface Metrics {
   readonly inferenceThrottled: Counter<'model'>;
   readonly inferenceQueueDepth: Gauge<'model'>;
   readonly contextCache: Counter<'result'>;
+  readonly rowCache: Counter<'table' | 'result'>;
   readonly dbPool: Gauge<'state'>;
   readonly wsConnections: Gauge;
   readonly subscriptionsActive: Gauge;
@@ -101,6 +102,12 @@ export function createMetrics(): Metrics {
       name: 'context_cache_requests_total',
       help: 'Context cache lookups by result (hit, miss)',
       labelNames: ['result'],
+      registers: [registry],
+    }),
+    rowCache: new Counter({
+      name: 'row_cache_requests_total',
+      help: "Lookups in the replica's copies of user and model rows, by table and result (hit, miss)",
+      labelNames: ['table', 'result'],
       registers: [registry],
     }),
     dbPool: new Gauge({

@@ -13,12 +13,20 @@ export interface PubSub extends TypeGraphQLPubSub {
   subscribe(topic: string): AsyncIterableIterator<unknown>;
   /** Callback style, for streams that must buffer live messages while they replay. */
   listen(topic: string, onMessage: (payload: unknown) => void): Promise<() => void>;
+  /** Called after the subscriber connection comes back: messages sent meanwhile were lost. */
+  onReconnect(listener: () => void): void;
   close(): Promise<void>;
 }
 
-function wrap(engine: PubSubEngine, mode: PubSub['mode'], close: () => Promise<void>): PubSub {
+function wrap(
+  engine: PubSubEngine,
+  mode: PubSub['mode'],
+  close: () => Promise<void>,
+  onReconnect: PubSub['onReconnect'] = () => undefined,
+): PubSub {
   return {
     mode,
+    onReconnect,
     publish: (topic, payload) => engine.publish(topic, payload),
     subscribe: (topic) => engine.asyncIterableIterator(topic),
     async listen(topic, onMessage) {
@@ -36,7 +44,20 @@ export function createInProcessPubSub(): PubSub {
 /** Takes two dedicated connections: a subscribed Redis connection can do nothing else. */
 export function createRedisPubSub(publisher: Redis, subscriber: Redis): PubSub {
   const engine = new RedisPubSub({ publisher, subscriber });
-  return wrap(engine, 'redis', async () => {
-    await engine.close();
+  let connected = subscriber.status === 'ready';
+  const listeners: (() => void)[] = [];
+  subscriber.on('ready', () => {
+    if (connected) {
+      listeners.forEach((listener) => listener());
+    }
+    connected = true;
   });
+  return wrap(
+    engine,
+    'redis',
+    async () => {
+      await engine.close();
+    },
+    (listener) => listeners.push(listener),
+  );
 }

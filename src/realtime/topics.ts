@@ -6,6 +6,8 @@ export const Topic = {
   history: (contextId: string) => `history:${contextId}`,
   /** Account changes that end a user's live streams on every replica. */
   user: (userId: string) => `user:${userId}`,
+  /** Any change of a row that replicas keep copies of (`{ id }`): each forgets its copy. */
+  rowChanged: (table: 'users' | 'models') => `changed:${table}`,
 } as const;
 
 /** A stored context row in transit: Buffers as base64, dates as ISO strings. */

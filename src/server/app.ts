@@ -98,7 +98,22 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     const { kv, pubSub } = openSharedState(config, logger, disposers);
     const jwt = new JwtService(secrets.jwtSecret, config.auth.jwtTtlSeconds);
     const encryption = new FieldEncryption(parseEncryptionKeys(secrets.encryptionKeys));
-    const models = new ModelService(dataSource);
+    const rowCache = (table: 'users' | 'models') => ({
+      ttlMs: config.rowCacheTtlMs,
+      onLookup: (hit: boolean) => metrics.rowCache.inc({ table, result: hit ? 'hit' : 'miss' }),
+    });
+    const models = new ModelService(dataSource, pubSub, rowCache('models'));
+    await models.start();
+    disposers.push(async () => models.stop());
+    const users = new UserService(
+      dataSource,
+      jwt,
+      pubSub,
+      new LoginThrottle(kv, config.http.loginPerUsernamePerMinute, config.http.loginPerIpPerMinute),
+      rowCache('users'),
+    );
+    await users.start();
+    disposers.push(async () => users.stop());
     const contexts = new ContextService(
       dataSource,
       encryption,
@@ -108,6 +123,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       pubSub,
       models,
       config.contexts,
+      users,
     );
     const history = new HistoryService(dataSource, encryption, config.graphql.maxPageSize, pubSub);
     const modelLabel = (m: { name: string; version: string }) => `${m.name}@${m.version}`;
@@ -132,6 +148,8 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
         metrics.inferenceBatchSize.observe({ model: modelLabel(model) }, size),
     });
     disposers.push(() => registry.close());
+    // A model deleted on another replica: its session here is released too.
+    models.onDeleted((modelId) => void registry.release(modelId));
     const loadMonitor = new LoadMonitor();
     disposers.push(async () => loadMonitor.stop());
     const inference = new InferenceService({
@@ -159,12 +177,6 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     if (shipped.length) {
       logger.info({ models: shipped }, 'shipped models registered');
     }
-    const users = new UserService(
-      dataSource,
-      jwt,
-      pubSub,
-      new LoginThrottle(kv, config.http.loginPerUsernamePerMinute, config.http.loginPerIpPerMinute),
-    );
     const services: Services = {
       config: config.graphql,
       users,

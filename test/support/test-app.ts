@@ -42,13 +42,18 @@ export interface TestApp {
 }
 
 /**
- * The real server, in-process, on a fresh database in the harness's PostgreSQL (and its
- * Redis unless `redis: false`), on a free port.
+ * The real server, in-process, on a fresh database in the harness's PostgreSQL (or the one
+ * given) and its Redis unless `redis: false`, on a free port.
  */
 export async function startTestApp(
-  options: { redis?: boolean; env?: Record<string, string> } = {},
+  options: {
+    redis?: boolean;
+    env?: Record<string, string>;
+    /** Another replica of an app already running: its database instead of a fresh one. */
+    databaseUrl?: string;
+  } = {},
 ): Promise<TestApp> {
-  const databaseUrl = await createTestDatabase();
+  const databaseUrl = options.databaseUrl ?? (await createTestDatabase());
   const config = loadConfig({
     NODE_ENV: 'test',
     PORT: '0',

@@ -12,6 +12,7 @@ import { type FieldEncryption } from '../../security/field-encryption';
 import { Role } from '../user/role';
 import { type User } from '../user/user.entity';
 import { type ModelService } from '../model/model.service';
+import { type UserService } from '../user/user.service';
 import { type ContextCache } from './context.cache';
 import { ErasureReceiptEntity, type ContextEntity } from './context.entity';
 import { findSecretPaths, serializedSize, stripSecretPaths } from './context.guards';
@@ -211,6 +212,8 @@ export class ContextService {
     private readonly pubSub: PubSub,
     private readonly models: ModelService,
     private readonly settings: ContextSettings,
+    /** Told of an erasure: every replica forgets the user, and their streams end. */
+    private readonly users: Pick<UserService, 'announce'>,
   ) {}
 
   // ------------------------------------------------------------------ reading
@@ -700,7 +703,7 @@ export class ContextService {
       return { contextIds: deleted.map((d) => d.id), counts };
     });
     await this.afterDelete(contextIds);
-    await this.pubSub.publish(Topic.user(subjectId), { type: 'erased', userId: subjectId });
+    await this.users.announce({ type: 'erased', userId: subjectId });
     return counts;
   }
 

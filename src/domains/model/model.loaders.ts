@@ -9,9 +9,8 @@ export interface ModelLoaders {
 /** Per request: every model a page of contexts or history names, in one query. */
 export function createModelLoaders(models: ModelService): ModelLoaders {
   return {
-    modelById: new DataLoader(async (ids) => {
-      const byId = new Map((await models.findByIds(ids)).map((m) => [m.id, toModel(m)]));
-      return ids.map((id) => byId.get(id) ?? null);
-    }),
+    modelById: new DataLoader(async (ids) =>
+      (await models.findByIds(ids)).map((m) => (m ? toModel(m) : null)),
+    ),
   };
 }

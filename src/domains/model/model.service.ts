@@ -1,6 +1,9 @@
 import { In, IsNull, type DataSource, type Repository } from 'typeorm';
+import { ReplicaRowCache } from '../../cache/row-cache';
 import { badInput } from '../../graphql/errors';
 import { isUuid, parseId } from '../../graphql/ids';
+import { type PubSub } from '../../realtime/pubsub';
+import { Topic } from '../../realtime/topics';
 import { ModelEntity } from './model.entity';
 import { Model } from './model.types';
 
@@ -33,20 +36,56 @@ export type NewModel = Omit<ModelEntity, 'id' | 'createdAt' | 'deletedAt' | 'inp
 /** The `models` table. Validation and loading live in the inference registry. */
 export class ModelService {
   private readonly repo: Repository<ModelEntity>;
+  private readonly rows: ReplicaRowCache<ModelEntity>;
+  private readonly deletedListeners: ((modelId: string) => void)[] = [];
 
-  constructor(dataSource: DataSource) {
+  constructor(
+    dataSource: DataSource,
+    pubSub: PubSub,
+    rowCache: { readonly ttlMs: number; readonly onLookup?: (hit: boolean) => void } = {
+      ttlMs: 0,
+    },
+  ) {
     this.repo = dataSource.getRepository(ModelEntity);
+    this.rows = new ReplicaRowCache({
+      ...rowCache,
+      topic: Topic.rowChanged('models'),
+      pubSub,
+      load: (ids) => {
+        const valid = ids.filter(isUuid);
+        return valid.length ? this.repo.findBy({ id: In(valid) }) : Promise.resolve([]);
+      },
+      idOf: (model) => model.id,
+      onChange: (id) => this.deletedListeners.forEach((listener) => listener(id)),
+    });
   }
 
-  /** Includes soft-deleted models: contexts and history that name them still resolve. */
-  findByIds(ids: readonly string[]): Promise<ModelEntity[]> {
-    const valid = ids.filter(isUuid);
-    return valid.length ? this.repo.findBy({ id: In(valid) }) : Promise.resolve([]);
+  /** Follows model changes made on other replicas. */
+  start(): Promise<void> {
+    return this.rows.start();
+  }
+
+  stop(): void {
+    this.rows.stop();
+  }
+
+  /** Called when a model is deleted here or on another replica (to release its session). */
+  onDeleted(listener: (modelId: string) => void): void {
+    this.deletedListeners.push(listener);
+  }
+
+  /**
+   * Includes soft-deleted models: contexts and history that name them still resolve. Through
+   * this replica's row cache (model rows change only when deleted, which every replica hears).
+   */
+  findByIds(ids: readonly string[]): Promise<(ModelEntity | null)[]> {
+    return this.rows.getMany(ids);
   }
 
   /** A model that new contexts and inference may use: exists and is not deleted. */
   async findActive(id: string): Promise<ModelEntity | null> {
-    return isUuid(id) ? this.repo.findOneBy({ id, deletedAt: IsNull() }) : null;
+    const model = isUuid(id) ? await this.rows.get(id) : null;
+    return model && model.deletedAt === null ? model : null;
   }
 
   /** By id, or by name (+ version; the newest registration when omitted). */
@@ -88,7 +127,11 @@ export class ModelService {
       .set({ deletedAt: () => 'now()' })
       .where('id = :id AND deleted_at IS NULL', { id })
       .execute();
-    return (result.affected ?? 0) > 0;
+    const deleted = (result.affected ?? 0) > 0;
+    if (deleted) {
+      await this.rows.changed(id);
+    }
+    return deleted;
   }
 
   list(): Promise<ModelEntity[]> {

@@ -6,13 +6,9 @@ export interface UserLoaders {
   readonly userById: DataLoader<string, User | null>;
 }
 
-/** Per request: batches every user lookup of one tick into one query. */
+/** Per request: every user lookup of one tick, from the replica's row cache or one query. */
 export function createUserLoaders(users: UserService): UserLoaders {
   return {
-    userById: new DataLoader(async (ids) => {
-      const rows = await users.findByIds(ids);
-      const byId = new Map(rows.map((u) => [u.id, u]));
-      return ids.map((id) => byId.get(id) ?? null);
-    }),
+    userById: new DataLoader((ids) => users.getByIds(ids)),
   };
 }

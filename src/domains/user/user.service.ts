@@ -2,6 +2,7 @@ import { In, QueryFailedError, type DataSource, type Repository } from 'typeorm'
 import { AppError, ErrorCode, badInput, conflict, forbidden, notFound } from '../../graphql/errors';
 import { isUuid, parseId } from '../../graphql/ids';
 import { decodeCursor, encodeCursor, isIsoTimestamp } from '../../graphql/pagination';
+import { ReplicaRowCache } from '../../cache/row-cache';
 import { type PubSub } from '../../realtime/pubsub';
 import { Topic, type UserEvent } from '../../realtime/topics';
 import { type IssuedToken, type JwtService } from '../../security/jwt';
@@ -32,19 +33,49 @@ export interface BootstrapResult {
 /** Users, passwords and login. Knows nothing of GraphQL beyond the coded errors it throws. */
 export class UserService {
   private readonly repo: Repository<User>;
+  private readonly rows: ReplicaRowCache<User>;
 
   constructor(
     dataSource: DataSource,
     private readonly jwt: JwtService,
-    private readonly pubSub?: PubSub,
+    private readonly pubSub: PubSub,
     private readonly loginThrottle?: LoginThrottle,
+    rowCache: { readonly ttlMs: number; readonly onLookup?: (hit: boolean) => void } = {
+      ttlMs: 0,
+    },
   ) {
     this.repo = dataSource.getRepository(User);
+    this.rows = new ReplicaRowCache({
+      ...rowCache,
+      topic: Topic.rowChanged('users'),
+      pubSub,
+      load: (ids) => this.findByIds(ids),
+      idOf: (user) => user.id,
+    });
   }
 
+  /** Follows user changes made on other replicas. */
+  start(): Promise<void> {
+    return this.rows.start();
+  }
+
+  stop(): void {
+    this.rows.stop();
+  }
+
+  /** Straight from the database (for checks that must see the latest row). */
   findByIds(ids: readonly string[]): Promise<User[]> {
     const valid = ids.filter(isUuid);
     return valid.length ? this.repo.findBy({ id: In(valid) }) : Promise.resolve([]);
+  }
+
+  /**
+   * Through this replica's row cache: the caller's row is read on every request. Every
+   * change of a user goes through `announce` (or `rows.changed`), so no replica serves an
+   * old role or a disabled account.
+   */
+  getByIds(ids: readonly string[]): Promise<(User | null)[]> {
+    return this.rows.getMany(ids);
   }
 
   async login(
@@ -127,7 +158,9 @@ export class UserService {
       throw notFound('User');
     }
     if (disabled) {
-      await this.publish({ type: 'disabled', userId });
+      await this.announce({ type: 'disabled', userId });
+    } else {
+      await this.rows.changed(userId);
     }
     return this.repo.create(result.raw[0] as User);
   }
@@ -148,12 +181,17 @@ export class UserService {
     if (!result.affected) {
       throw notFound('User');
     }
-    await this.publish({ type: 'role-changed', userId });
+    await this.announce({ type: 'role-changed', userId });
     return this.repo.create(result.raw[0] as User);
   }
 
-  private async publish(event: UserEvent): Promise<void> {
-    await this.pubSub?.publish(Topic.user(event.userId), event);
+  /**
+   * After a committed change that ends or re-checks a user's access: every replica forgets its
+   * copy of the row, and the user's open streams learn of it.
+   */
+  async announce(event: UserEvent): Promise<void> {
+    await this.rows.changed(event.userId);
+    await this.pubSub.publish(Topic.user(event.userId), event);
   }
 
   /** Keyset page over (created_at, id); fetches `size + 1` rows to know if more follow. */
