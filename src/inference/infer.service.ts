@@ -7,7 +7,7 @@ import { type HistoryService } from '../domains/history/history.service';
 import { type HistoryEntry } from '../domains/history/history.types';
 import { type ModelEntity } from '../domains/model/model.entity';
 import { type ModelService } from '../domains/model/model.service';
-import { ModelTask } from '../domains/model/model.types';
+import { ModelKind, ModelTask } from '../domains/model/model.types';
 import { type User } from '../domains/user/user.entity';
 import { adaptParameters } from './adapter';
 import {
@@ -95,6 +95,23 @@ function deterministic(task: ModelTask, p: EffectiveParameters): boolean {
   return task !== ModelTask.TEXT_GENERATION || p.seed !== undefined || p.temperature === 0;
 }
 
+/**
+ * The parameters that can change what a run returns, which is what the result cache keys on.
+ * Classifiers and tensor models here ignore parameters, so their answers stay cached when
+ * load-dependent values (top_k under high load) move; a remote server receives them all.
+ */
+function outputShaping(model: ModelEntity, p: EffectiveParameters): Partial<EffectiveParameters> {
+  if (model.kind === ModelKind.REMOTE) {
+    const { server_load: _measured, ...sent } = p;
+    return sent;
+  }
+  if (model.task !== ModelTask.TEXT_GENERATION) {
+    return {};
+  }
+  const { temperature, top_k, top_p, max_tokens, seed, stop } = p;
+  return { temperature, top_k, top_p, max_tokens, seed, stop };
+}
+
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
@@ -170,8 +187,9 @@ export class InferenceService {
     const prepared = await this.prepare(model, handle, request.input, context);
 
     const cacheable = model.cacheable && deterministic(model.task, parameters);
-    const { server_load: _load, ...cacheParameters } = parameters;
-    const key = cacheable ? this.deps.cache.key(model, prepared, cacheParameters) : undefined;
+    const key = cacheable
+      ? this.deps.cache.key(model, prepared, outputShaping(model, parameters))
+      : undefined;
     const hit = key ? await inSpan('cache.get', {}, () => this.deps.cache.get(key)) : null;
     if (key) {
       this.deps.metrics?.cache(model, hit !== null);
