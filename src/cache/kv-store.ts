@@ -51,12 +51,21 @@ function parseStamped(raw: string | null | undefined): { stamp: number; value: s
 
 const ttlOf = (seconds: number) => Math.max(1, Math.ceil(seconds));
 
-export function createRedisStore(redis: Redis, prefix = 'cs:'): KeyValueStore {
+/** The scripts above as commands: ioredis sends EVALSHA, and the script text only once. */
+interface ScriptedRedis extends Redis {
+  csIncrement(key: string, ttlSeconds: number): Promise<number>;
+  csSetIfNewer(key: string, stamp: number, value: string, ttlSeconds: number): Promise<number>;
+}
+
+export function createRedisStore(client: Redis, prefix = 'cs:'): KeyValueStore {
+  client.defineCommand('csIncrement', { numberOfKeys: 1, lua: INCREMENT });
+  client.defineCommand('csSetIfNewer', { numberOfKeys: 1, lua: SET_IF_NEWER });
+  const redis = client as ScriptedRedis;
   return {
     mode: 'redis',
     get: (key) => redis.get(prefix + key),
     async set(key, value, ttlSeconds) {
-      await redis.set(prefix + key, value, 'EX', Math.max(1, Math.ceil(ttlSeconds)));
+      await redis.set(prefix + key, value, 'EX', ttlOf(ttlSeconds));
     },
     async del(...keys) {
       if (keys.length) {
@@ -64,14 +73,10 @@ export function createRedisStore(redis: Redis, prefix = 'cs:'): KeyValueStore {
       }
     },
     async increment(key, ttlSeconds) {
-      return Number(
-        await redis.eval(INCREMENT, 1, prefix + key, Math.max(1, Math.ceil(ttlSeconds))),
-      );
+      return Number(await redis.csIncrement(prefix + key, ttlOf(ttlSeconds)));
     },
     async setIfNewer(key, stamp, value, ttlSeconds) {
-      return (
-        (await redis.eval(SET_IF_NEWER, 1, prefix + key, stamp, value, ttlOf(ttlSeconds))) === 1
-      );
+      return (await redis.csSetIfNewer(prefix + key, stamp, value, ttlOf(ttlSeconds))) === 1;
     },
     async getStamped(key) {
       return parseStamped(await redis.get(prefix + key));

@@ -84,13 +84,18 @@ export function createContextFactory(deps: ContextDeps) {
       loaders,
       input.authorization,
     );
+    let logger: Logger | undefined;
     return {
       requestId,
       clientAddress: input.clientAddress,
       user,
       authError,
       tokenExpiresAt,
-      logger: deps.logger.child({ requestId, userId: user?.id }),
+      // Made on first use: most requests never log, and a pino child costs a serialization.
+      get logger() {
+        logger ??= deps.logger.child({ requestId, userId: user?.id });
+        return logger;
+      },
       services,
       loaders,
       warnings: [],

@@ -10,36 +10,67 @@ import { ErrorCode } from './errors';
 // eslint-disable-next-line no-control-regex
 const UNSAFE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-/** The path of the first unsafe string in a JSON value, if any. */
-export function findUnsafeString(value: unknown, path: string, depth = 0): string | undefined {
+/** The path of the first unsafe string in a JSON value (keys included), if any. */
+export function findUnsafeString(value: unknown, path: string): string | undefined {
+  const trail = unsafeTrail(value, 0);
+  return trail && [path, ...trail.reverse()].join('.');
+}
+
+/**
+ * The keys leading to the first unsafe string, innermost first; [] when `value` is one.
+ * Numbers, booleans and nulls are skipped without building anything, so a tensor of a
+ * million numbers costs one pass.
+ */
+function unsafeTrail(value: unknown, depth: number): string[] | undefined {
   if (typeof value === 'string') {
-    return UNSAFE.test(value) ? path : undefined;
+    return UNSAFE.test(value) ? [] : undefined;
   }
   if (depth > 64 || typeof value !== 'object' || value === null) {
     return undefined;
   }
-  for (const [key, child] of Object.entries(value)) {
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const child: unknown = value[i];
+      if (typeof child === 'string' || (typeof child === 'object' && child !== null)) {
+        const trail = unsafeTrail(child, depth + 1);
+        if (trail) {
+          trail.push(String(i));
+          return trail;
+        }
+      }
+    }
+    return undefined;
+  }
+  for (const key in value) {
     if (UNSAFE.test(key)) {
-      return `${path}.${key.replace(UNSAFE, '?')}`;
+      return [key.replace(UNSAFE, '?')];
     }
-    if (typeof child !== 'string' && (typeof child !== 'object' || child === null)) {
-      continue;
-    }
-    const found = findUnsafeString(child, `${path}.${key}`, depth + 1);
-    if (found) {
-      return found;
+    const child = (value as Record<string, unknown>)[key];
+    if (typeof child === 'string' || (typeof child === 'object' && child !== null)) {
+      const trail = unsafeTrail(child, depth + 1);
+      if (trail) {
+        trail.push(key);
+        return trail;
+      }
     }
   }
   return undefined;
 }
 
+/** Parsed documents are cached by the servers, so each is visited once. */
+const literalVerdicts = new WeakMap<DocumentNode, boolean>();
+
 export function hasUnsafeLiteral(document: DocumentNode): boolean {
-  let unsafe = false;
-  visit(document, {
-    [Kind.STRING](node) {
-      unsafe ||= UNSAFE.test(node.value);
-    },
-  });
+  let unsafe = literalVerdicts.get(document);
+  if (unsafe === undefined) {
+    unsafe = false;
+    visit(document, {
+      [Kind.STRING](node) {
+        unsafe ||= UNSAFE.test(node.value);
+      },
+    });
+    literalVerdicts.set(document, unsafe);
+  }
   return unsafe;
 }
 

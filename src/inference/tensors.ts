@@ -32,32 +32,36 @@ export const TO_OIP_DATATYPE: Readonly<Record<TensorType, string>> = {
 /** Largest tensor a request may send, in elements. */
 export const MAX_ELEMENTS = 1_000_000;
 
-function typed(type: TensorType, values: unknown[], path: string): TensorData['data'] {
-  const numbers = values.map((v, i) => {
+const ARRAY_OF: Record<TensorType, new (length: number) => TensorData['data']> = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int32: Int32Array,
+  int64: BigInt64Array,
+  bool: Uint8Array,
+  uint8: Uint8Array,
+  int8: Int8Array,
+};
+
+/** The values as the tensor's typed array, checked one by one and written in one pass. */
+function typed(type: TensorType, values: readonly unknown[], path: string): TensorData['data'] {
+  const out = new ARRAY_OF[type](values.length);
+  const integral = type !== 'float32' && type !== 'float64';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
     const n = typeof v === 'boolean' ? Number(v) : v;
     if (typeof n !== 'number' || !Number.isFinite(n)) {
       throw badInput(`${path}.data[${i}] is not a finite number`, { path: `${path}.data` });
     }
-    if (type !== 'float32' && type !== 'float64' && !Number.isInteger(n)) {
+    if (integral && !Number.isInteger(n)) {
       throw badInput(`${path}.data[${i}] must be an integer for ${type}`, { path: `${path}.data` });
     }
-    return n;
-  });
-  switch (type) {
-    case 'float32':
-      return Float32Array.from(numbers);
-    case 'float64':
-      return Float64Array.from(numbers);
-    case 'int32':
-      return Int32Array.from(numbers);
-    case 'int64':
-      return BigInt64Array.from(numbers, (n) => BigInt(n));
-    case 'bool':
-    case 'uint8':
-      return Uint8Array.from(numbers);
-    case 'int8':
-      return Int8Array.from(numbers);
+    if (type === 'int64') {
+      (out as BigInt64Array)[i] = BigInt(n);
+    } else {
+      (out as Float32Array)[i] = n;
+    }
   }
+  return out;
 }
 
 /**
@@ -126,7 +130,13 @@ export function parseTensorInput(
     if (elements > MAX_ELEMENTS) {
       throw badInput(`${path} has ${elements} elements; at most ${MAX_ELEMENTS}`, { path });
     }
-    const data = Array.isArray(t.data) ? (t.data as unknown[]).flat(Infinity) : undefined;
+    const raw = t.data;
+    // Nested rows ([[…], […]]) are flattened; a flat list (the usual case) is read as it is.
+    const data = Array.isArray(raw)
+      ? raw.some((v) => Array.isArray(v))
+        ? (raw as unknown[]).flat(Infinity)
+        : (raw as unknown[])
+      : undefined;
     if (!data || data.length !== elements) {
       throw badInput(`${path}.data must hold ${elements} values for shape [${shape.join(', ')}]`, {
         path,

@@ -51,8 +51,9 @@ function openSharedState(config: Config, logger: Logger, disposers: Disposer[]) 
     logger.info('REDIS_URL is unset: in-process pub/sub, cache and counters (single replica only)');
     return { kv: createMemoryStore(), pubSub: createInProcessPubSub() };
   }
-  const client = createRedis(config.redisUrl, 'kv', logger);
-  const publisher = createRedis(config.redisUrl, 'pub', logger);
+  // Commands issued in the same tick (by concurrent requests) share one write and one read.
+  const client = createRedis(config.redisUrl, 'kv', logger, { enableAutoPipelining: true });
+  const publisher = createRedis(config.redisUrl, 'pub', logger, { enableAutoPipelining: true });
   const subscriber = createRedis(config.redisUrl, 'sub', logger);
   const kv: KeyValueStore = createRedisStore(client);
   const pubSub: PubSub = createRedisPubSub(publisher, subscriber);

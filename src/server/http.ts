@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import {
@@ -10,7 +9,6 @@ import { expressMiddleware } from '@as-integrations/express5';
 import cors from 'cors';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import { type GraphQLSchema } from 'graphql';
-import { pinoHttp } from 'pino-http';
 import { type Config } from '../config/env';
 import { type ContextInput, type RequestContext } from '../graphql/context';
 import { type KeyValueStore } from '../cache/kv-store';
@@ -21,12 +19,13 @@ import { safeStringsPlugin } from '../graphql/safe-strings';
 import { warningsPlugin } from '../graphql/warnings';
 import { graphqlMetricsPlugin } from '../ops/graphql-metrics';
 import { type ReadinessReport } from '../ops/health';
-import { serializeError, type Logger } from '../ops/logger';
+import { type Logger } from '../ops/logger';
 import { type Metrics } from '../ops/metrics';
 import { graphqlSpanPlugin, requestSpans } from '../ops/tracing';
 import { serveGraphiQL, wantsGraphiQL } from './graphiql';
 import { securityHeaders } from './security-headers';
 import { createOipRouter } from './oip';
+import { requestLogging } from './request-log';
 
 export interface HttpDeps {
   readonly config: Config;
@@ -49,13 +48,6 @@ const routeOf = (url: string) => {
   const path = url.split('?')[0] ?? '';
   return KNOWN_ROUTES.has(path) ? path : 'other';
 };
-const REQUEST_ID = /^[\w.-]{1,64}$/;
-
-function requestIdOf(req: IncomingMessage): string {
-  const given = req.headers['x-request-id'];
-  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-}
-
 /** Body-parser failures answered the GraphQL way: a JSON error with a code, no stack. */
 const bodyErrorHandler =
   (maxBodyBytes: number): ErrorRequestHandler =>
@@ -111,29 +103,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<{
   const httpServer = createServer(app);
   const formatError = createFormatError(logger);
 
-  app.use(
-    pinoHttp({
-      logger,
-      genReqId: (req, res) => {
-        const id = requestIdOf(req);
-        res.setHeader('X-Request-Id', id);
-        return id;
-      },
-      autoLogging: {
-        ignore: (req) => req.url === '/health' || req.url === '/ready' || req.url === '/metrics',
-      },
-      customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : 'info'),
-      serializers: {
-        err: serializeError,
-        req: (req: { id: string; method: string; url: string }) => ({
-          id: req.id,
-          method: req.method,
-          url: req.url.split('?')[0],
-        }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-    }),
-  );
+  app.use(requestLogging(logger));
 
   app.use((req, res, next) => {
     const end = metrics.httpDuration.startTimer();
@@ -207,7 +177,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<{
       wantsGraphiQL(req) ? serveGraphiQL(req, res) : next(),
     );
   }
-  app.use(createOipRouter({ createContext: deps.createContext, readiness: deps.readiness }));
+  app.use('/v2', createOipRouter({ createContext: deps.createContext, readiness: deps.readiness }));
   app.use(
     '/graphql',
     express.json({ limit: config.http.maxBodyBytes }),

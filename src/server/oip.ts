@@ -234,6 +234,7 @@ const bodyErrors: ErrorRequestHandler = (
   }
 };
 
+/** The routes under `/v2`: mount the router there (`app.use('/v2', router)`). */
 export function createOipRouter(deps: OipDeps): Router {
   const router = express.Router();
 
@@ -260,17 +261,17 @@ export function createOipRouter(deps: OipDeps): Router {
     return model;
   };
 
-  router.get('/v2/health/live', (_req, res) => {
+  router.get('/health/live', (_req, res) => {
     res.json({ live: true });
   });
   router.get(
-    '/v2/health/ready',
+    '/health/ready',
     route(async (_req, res) => {
       const { ready } = await deps.readiness();
       res.status(ready ? 200 : 503).json({ ready });
     }),
   );
-  router.get('/v2', (_req, res) => {
+  router.get('/', (_req, res) => {
     res.json({ name: SERVER_NAME, version: serverVersion, extensions: [] });
   });
 
@@ -287,7 +288,7 @@ export function createOipRouter(deps: OipDeps): Router {
       ...faceOf(model),
     });
   });
-  router.get(['/v2/models/:name', '/v2/models/:name/versions/:version'], metadata);
+  router.get(['/models/:name', '/models/:name/versions/:version'], metadata);
 
   const ready = route(async (req, res) => {
     const ctx = await authenticate(req);
@@ -298,7 +299,7 @@ export function createOipRouter(deps: OipDeps): Router {
     );
     res.status(loaded ? 200 : 503).json({ name: model.name, ready: loaded });
   });
-  router.get(['/v2/models/:name/ready', '/v2/models/:name/versions/:version/ready'], ready);
+  router.get(['/models/:name/ready', '/models/:name/versions/:version/ready'], ready);
 
   const infer = route(async (req, res) => {
     const ctx = await authenticate(req);
@@ -329,12 +330,12 @@ export function createOipRouter(deps: OipDeps): Router {
   });
   // The larger body limit applies to inference only; GraphQL keeps its own 1 MB.
   router.post(
-    ['/v2/models/:name/infer', '/v2/models/:name/versions/:version/infer'],
+    ['/models/:name/infer', '/models/:name/versions/:version/infer'],
     express.json({ limit: MAX_BODY }),
     infer,
   );
-  // Scoped to /v2 so that errors raised before this router keep their own handler.
-  router.use('/v2', bodyErrors);
+  // Mounted at /v2, so errors raised before this router keep their own handler.
+  router.use(bodyErrors);
 
   return router;
 }
