@@ -340,6 +340,24 @@ describe('models and inference', () => {
       await infer(t.adminToken, seeded);
       expect((await infer(t.adminToken, seeded)).data!.infer.cached).toBe(true);
     });
+
+    it("keeps a classifier's answer cached when load changes its sampling parameters", async () => {
+      const vars = { m: ids['sentiment-afinn'], input: 'a calm and pleasant answer' };
+      const calm = await infer(t.adminToken, vars);
+      expect(calm.data!.infer.cached).toBe(false);
+      const busy = await newContext(t.adminToken, { environment: { serverLoad: 0.95 } });
+      const underLoad = await infer(t.adminToken, { ...vars, c: busy });
+      expect(underLoad.data!.infer.parameters.top_k).toBeLessThan(
+        calm.data!.infer.parameters.top_k,
+      );
+      expect(underLoad.data!.infer.cached).toBe(true);
+      expect(underLoad.data!.infer.output).toEqual(calm.data!.infer.output);
+
+      // Generation depends on those parameters: the same seeded prompt runs again under load.
+      const prompt = { m: ids['moby-char-trigram'], input: 'the sea', p: { seed: 4 } };
+      expect((await infer(t.adminToken, prompt)).data!.infer.cached).toBe(false);
+      expect((await infer(t.adminToken, { ...prompt, c: busy })).data!.infer.cached).toBe(false);
+    });
   });
 
   describe('micro-batching', () => {
