@@ -68,7 +68,10 @@ const schema = z.object({
   INFERENCE_DEVICE: z.enum(['auto', 'cuda', 'cpu']).default('auto'),
   /** Worker threads running model sessions (one pool per process). */
   INFERENCE_WORKERS: int(1, 1, 64),
-  /** onnxruntime intra-op threads per session; 0 lets onnxruntime choose. */
+  /**
+   * onnxruntime intra-op threads per session; 0: the cores less one (kept for the event
+   * loop), shared among the workers, at least 1.
+   */
   INFERENCE_INTRA_OP_THREADS: int(0, 0, 256),
   /** Server defaults for models that set none. */
   MAX_BATCH_SIZE: int(32, 1, 1024),
@@ -137,6 +140,11 @@ const schema = z.object({
   /** Several operations in one HTTP request (a JSON array): off unless asked for. */
   GRAPHQL_BATCHING: bool(false),
   MAX_BODY_BYTES: int(1024 * 1024, 1024, 100 * 1024 * 1024), // 1 MB
+  /**
+   * HTTP requests started per turn of the event loop; more wait for the next turns, so a
+   * saturated server still serves timers, WebSockets and model results between them.
+   */
+  HTTP_REQUESTS_PER_TURN: int(8, 1, 10_000),
   /** Comma-separated origins allowed by CORS; unset: no cross-origin access. `*`: any. */
   CORS_ORIGINS: optionalString,
   /** Express `trust proxy` (hops or a list), so rate limits see the client's address. */
@@ -239,6 +247,8 @@ export interface Config {
   };
   readonly http: {
     readonly maxBodyBytes: number;
+    /** HTTP requests started per turn of the event loop (the rest wait for the next turns). */
+    readonly requestsPerTurn: number;
     readonly corsOrigins: readonly string[];
     readonly trustProxy: string | undefined;
     readonly loginPerUsernamePerMinute: number;
@@ -366,6 +376,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     }),
     http: Object.freeze({
       maxBodyBytes: env.MAX_BODY_BYTES,
+      requestsPerTurn: env.HTTP_REQUESTS_PER_TURN,
       corsOrigins: (env.CORS_ORIGINS ?? '')
         .split(',')
         .map((o) => o.trim())

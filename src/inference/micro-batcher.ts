@@ -21,6 +21,15 @@ export interface Batched<O> {
   readonly batchSize: number;
 }
 
+/**
+ * Answers released per turn of the event loop. Each answer resumes a request that then
+ * serializes and writes its response; releasing a batch of 64 at once would hold the event
+ * loop for all 64 (tens of ms), so a batch is delivered a few at a time, with timers and
+ * other I/O served in between.
+ */
+const SETTLE_CHUNK = 8;
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export class QueueFullError extends Error {
   override readonly name = 'QueueFullError';
 }
@@ -95,25 +104,33 @@ export class MicroBatcher<I, O> {
   }
 
   private async execute(batch: Pending<I, O>[]): Promise<void> {
+    let outcome: { results: (O | Error)[] } | { error: unknown };
     try {
-      const results = await this.runBatch(batch.map((p) => p.item));
-      batch.forEach((p, i) => {
-        const result = results[i];
+      outcome = { results: await this.runBatch(batch.map((p) => p.item)) };
+    } catch (error) {
+      outcome = { error };
+    }
+    this.running -= 1;
+    // The runner is free: whatever queued meanwhile goes now, without waiting for the delay,
+    // and runs while this batch's answers are delivered.
+    if (this.queue.length > 0) {
+      this.flush();
+    }
+    for (let i = 0; i < batch.length; i += SETTLE_CHUNK) {
+      if (i > 0) {
+        await nextTurn();
+      }
+      for (const [k, p] of batch.slice(i, i + SETTLE_CHUNK).entries()) {
+        if ('error' in outcome) {
+          p.reject(outcome.error);
+          continue;
+        }
+        const result = outcome.results[i + k];
         if (result instanceof Error) {
           p.reject(result);
         } else {
           p.resolve({ value: result as O, batchSize: batch.length });
         }
-      });
-    } catch (error) {
-      for (const p of batch) {
-        p.reject(error);
-      }
-    } finally {
-      this.running -= 1;
-      // A runner is free: whatever queued meanwhile goes now, without waiting for the delay.
-      if (this.queue.length > 0) {
-        this.flush();
       }
     }
   }

@@ -24,6 +24,7 @@ import { type Metrics } from '../ops/metrics';
 import { graphqlSpanPlugin, requestSpans } from '../ops/tracing';
 import { serveGraphiQL, wantsGraphiQL } from './graphiql';
 import { securityHeaders } from './security-headers';
+import { admitPerTurn } from './admission';
 import { createOipRouter } from './oip';
 import { requestLogging } from './request-log';
 
@@ -100,7 +101,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<{
       }),
     );
   }
-  const httpServer = createServer(app);
+  const httpServer = createServer(admitPerTurn(app, config.http.requestsPerTurn));
   const formatError = createFormatError(logger);
 
   app.use(requestLogging(logger));

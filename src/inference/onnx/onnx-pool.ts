@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { type Logger } from '../../ops/logger';
 import { type TensorArray, type TensorData, type TensorSpec, type TensorType } from '../types';
@@ -117,6 +118,15 @@ class PooledWorker {
 }
 
 /**
+ * Intra-op threads per session when none are configured: every core but one, shared by the
+ * workers. The core left over runs the event loop; onnxruntime's own default (all cores)
+ * makes the model compete with request handling, which then stalls behind it.
+ */
+export function defaultIntraOpThreads(workers: number, cores = availableParallelism()): number {
+  return Math.max(1, Math.floor((cores - 1) / workers));
+}
+
+/**
  * onnxruntime-node sessions in a pool of worker threads, one pool per process. Every model
  * is loaded in every worker; a batch goes to the least busy one.
  */
@@ -127,11 +137,12 @@ export function createOnnxRuntime(options: {
   logger: Logger;
 }): ModelRuntime {
   const ortPath = require.resolve('onnxruntime-node');
+  const intraOpThreads = options.intraOpThreads || defaultIntraOpThreads(options.workers);
   let closing = false;
   const workers = Array.from(
     { length: options.workers },
     () =>
-      new PooledWorker(ortPath, options.intraOpThreads, (error) => {
+      new PooledWorker(ortPath, intraOpThreads, (error) => {
         if (!closing) {
           options.logger.error({ err: error }, 'inference worker failed');
         }
