@@ -69,6 +69,35 @@ export interface ContextInput {
   readonly clientAddress?: string;
 }
 
+/**
+ * The context value. `logger` is a getter on the prototype, so the request's child logger
+ * (a pino child costs a serialization) is made only when something logs; Apollo clones the
+ * value with Object.assign, which copies own fields and leaves prototype getters alone.
+ */
+class RequestContextValue implements RequestContext {
+  private requestLogger: Logger | undefined;
+  readonly warnings: Warning[] = [];
+
+  constructor(
+    readonly requestId: string,
+    readonly clientAddress: string | undefined,
+    readonly user: User | null,
+    readonly authError: string | undefined,
+    readonly tokenExpiresAt: Date | undefined,
+    readonly services: Services,
+    readonly loaders: Loaders,
+    private readonly rootLogger: Logger,
+  ) {}
+
+  get logger(): Logger {
+    this.requestLogger ??= this.rootLogger.child({
+      requestId: this.requestId,
+      userId: this.user?.id,
+    });
+    return this.requestLogger;
+  }
+}
+
 export function createContextFactory(deps: ContextDeps) {
   return async function createContext(input: ContextInput): Promise<RequestContext> {
     const requestId = input.requestId ?? randomUUID();
@@ -84,22 +113,16 @@ export function createContextFactory(deps: ContextDeps) {
       loaders,
       input.authorization,
     );
-    let logger: Logger | undefined;
-    return {
+    return new RequestContextValue(
       requestId,
-      clientAddress: input.clientAddress,
+      input.clientAddress,
       user,
       authError,
       tokenExpiresAt,
-      // Made on first use: most requests never log, and a pino child costs a serialization.
-      get logger() {
-        logger ??= deps.logger.child({ requestId, userId: user?.id });
-        return logger;
-      },
       services,
       loaders,
-      warnings: [],
-    };
+      deps.logger,
+    );
   };
 }
 

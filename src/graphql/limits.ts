@@ -4,6 +4,7 @@ import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
 import {
   GraphQLError,
+  type DocumentNode,
   type GraphQLSchema,
   type ValidationContext,
   type ValidationRule,
@@ -74,25 +75,66 @@ const pageEstimator: ComplexityEstimator = ({ args, childComplexity }) => {
   return 1 + childComplexity * (Number.isFinite(size) && size > 1 ? size : 1);
 };
 
+/**
+ * A document's cost depends only on the variables that can be page sizes (`first: $n`) or
+ * conditions (`@include(if: $b)`), which are numbers and booleans; a tensor of a thousand
+ * values in a JSON variable does not change it. Costs are kept per parsed document (the
+ * servers cache those) and per such variables, so a repeated operation is costed once.
+ */
+const costs = new WeakMap<DocumentNode, Map<string, number>>();
+const COSTS_PER_DOCUMENT = 100;
+
+function costKey(operationName: string | undefined, variables: Record<string, unknown>): string {
+  const shaping = Object.entries(variables).filter(
+    ([, v]) => v === null || typeof v === 'number' || typeof v === 'boolean',
+  );
+  return JSON.stringify([operationName ?? null, shaping]);
+}
+
 export function costLimitPlugin(schema: GraphQLSchema, maxCost: number): ApolloServerPlugin {
+  const costOf = (
+    document: DocumentNode,
+    variables: Record<string, unknown>,
+    operationName: string | undefined,
+  ): number | undefined => {
+    let known = costs.get(document);
+    const key = costKey(operationName, variables);
+    const cached = known?.get(key);
+    if (cached !== undefined) {
+      return cached;
+    }
+    let cost: number;
+    try {
+      cost = getComplexity({
+        schema,
+        query: document,
+        variables,
+        operationName,
+        estimators: [pageEstimator, simpleEstimator({ defaultComplexity: 1 })],
+      });
+    } catch {
+      // Variables that do not coerce: execution reports them as BAD_USER_INPUT next.
+      return undefined;
+    }
+    if (!known) {
+      known = new Map();
+      costs.set(document, known);
+    }
+    if (known.size < COSTS_PER_DOCUMENT) {
+      known.set(key, cost);
+    }
+    return cost;
+  };
   return {
     async requestDidStart() {
       return {
         async didResolveOperation({ request, document }) {
-          let cost: number;
-          try {
-            cost = getComplexity({
-              schema,
-              query: document,
-              variables: request.variables ?? {},
-              operationName: request.operationName ?? undefined,
-              estimators: [pageEstimator, simpleEstimator({ defaultComplexity: 1 })],
-            });
-          } catch {
-            // Variables that do not coerce: execution reports them as BAD_USER_INPUT next.
-            return;
-          }
-          if (cost > maxCost) {
+          const cost = costOf(
+            document,
+            request.variables ?? {},
+            request.operationName ?? undefined,
+          );
+          if (cost !== undefined && cost > maxCost) {
             throw tooComplex('cost', maxCost, cost);
           }
         },

@@ -1,22 +1,38 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { type KeyValueStore } from '../cache/kv-store';
 
-/** Stable JSON: object keys sorted, so equal inputs hash equally whatever their key order. */
-function canonical(value: unknown): string {
+/**
+ * Feeds a value to the hash as stable JSON: object keys sorted, so equal inputs hash equally
+ * whatever their key order. Typed arrays go in as their type and raw bytes (a tensor of a
+ * million floats is hashed, not turned into text first).
+ */
+function feed(hash: Hash, value: unknown): void {
   if (ArrayBuffer.isView(value)) {
-    const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-    return `"${value.constructor.name}:${bytes.toString('base64')}"`;
-  }
-  if (Array.isArray(value)) {
-    return `[${value.map(canonical).join(',')}]`;
-  }
-  if (value && typeof value === 'object') {
+    hash.update(`"${value.constructor.name}:${value.byteLength}:`);
+    hash.update(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+    hash.update('"');
+  } else if (Array.isArray(value)) {
+    hash.update('[');
+    value.forEach((item, i) => {
+      if (i > 0) {
+        hash.update(',');
+      }
+      feed(hash, item);
+    });
+    hash.update(']');
+  } else if (value && typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>)
       .filter(([, v]) => v !== undefined)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+    hash.update('{');
+    entries.forEach(([k, v], i) => {
+      hash.update(`${i > 0 ? ',' : ''}${JSON.stringify(k)}:`);
+      feed(hash, v);
+    });
+    hash.update('}');
+  } else {
+    hash.update(JSON.stringify(value) ?? 'null');
   }
-  return JSON.stringify(value);
 }
 
 export interface CachedResult {
@@ -32,10 +48,9 @@ export class ResultCache {
   constructor(private readonly kv: KeyValueStore) {}
 
   key(model: { id: string; version: string }, input: unknown, parameters: unknown): string {
-    const digest = createHash('sha256')
-      .update(canonical({ model: `${model.id}@${model.version}`, input, parameters }))
-      .digest('base64url');
-    return `infer:${digest}`;
+    const hash = createHash('sha256');
+    feed(hash, { model: `${model.id}@${model.version}`, input, parameters });
+    return `infer:${hash.digest('base64url')}`;
   }
 
   async get(key: string): Promise<CachedResult | null> {

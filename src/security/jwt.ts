@@ -1,5 +1,6 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
+import { LRUCache } from 'lru-cache';
 import { ROLES, type Role } from '../domains/user/role';
 
 export interface TokenClaims {
@@ -21,6 +22,12 @@ export class TokenError extends Error {
 /** HS256 tokens: `sub` is the user id, `role` the role at issue time (re-checked per request). */
 export class JwtService {
   private readonly key: KeyObject;
+  /**
+   * Tokens already verified, with their claims: a client sends the same token with every
+   * request, and checking its signature again costs more than the rest of authentication.
+   * Bounded, and each entry is dropped at the token's expiry (checked at every use too).
+   */
+  private readonly verified = new LRUCache<string, TokenClaims>({ max: 10_000 });
 
   constructor(
     secret: string,
@@ -40,6 +47,23 @@ export class JwtService {
 
   /** Throws {@link TokenError} with a reason a client can act on. */
   verify(token: string): TokenClaims {
+    const known = this.verified.get(token);
+    if (known) {
+      if (Math.floor(Date.now() / 1000) >= known.exp) {
+        this.verified.delete(token);
+        throw new TokenError('Token expired');
+      }
+      return known;
+    }
+    const claims = this.check(token);
+    const secondsLeft = claims.exp - Math.floor(Date.now() / 1000);
+    if (secondsLeft > 0) {
+      this.verified.set(token, claims, { ttl: secondsLeft * 1000 });
+    }
+    return claims;
+  }
+
+  private check(token: string): TokenClaims {
     let payload: string | jwt.JwtPayload;
     try {
       payload = jwt.verify(token, this.key, { algorithms: ['HS256'] });

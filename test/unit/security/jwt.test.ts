@@ -39,6 +39,16 @@ describe('JwtService', () => {
     expect(() => service.verify(noExp)).toThrow('Invalid token');
   });
 
+  it('refuses a token it accepted before once that token has expired', async () => {
+    const short = new JwtService(SECRET, 3600);
+    const now = Math.floor(Date.now() / 1000);
+    const token = jwt.sign({ sub: 'u', role: 'USER', iat: now, exp: now + 1 }, SECRET);
+    expect(short.verify(token).sub).toBe('u');
+    expect(short.verify(token).sub).toBe('u');
+    await new Promise((resolve) => setTimeout(resolve, (now + 1) * 1000 - Date.now() + 50));
+    expect(() => short.verify(token)).toThrow('Token expired');
+  });
+
   it('reads Bearer headers and bare tokens', () => {
     expect(extractBearer('Bearer abc')).toBe('abc');
     expect(extractBearer('bearer   abc ')).toBe('abc');
