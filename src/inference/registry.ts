@@ -55,8 +55,9 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const VERSION = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
 
 /**
- * Registered models and their loaded handles. A model's session is created once, on first
- * use or at registration, and reused by every request; deleting a model releases it.
+ * Registered models and their loaded handles. A model's session is created once, when it is
+ * registered here (or on first use on another replica, or after a restart), and reused by
+ * every request; deleting a model releases it.
  */
 export class ModelRegistry {
   private readonly handles = new Map<string, Promise<ModelHandle>>();
@@ -79,8 +80,7 @@ export class ModelRegistry {
     let handle = this.handles.get(model.id);
     if (!handle) {
       handle = this.open(model).then((h) => {
-        this.providers.set(model.id, h.executionProvider);
-        this.ready.set(model.id, { model, handle: h });
+        this.adopt(model, h);
         return h;
       });
       handle.catch(() => this.handles.delete(model.id));
@@ -142,7 +142,7 @@ export class ModelRegistry {
   async register(input: RegisterInput): Promise<ModelEntity> {
     const row = this.validate(input);
     // Load before inserting: a broken file is refused with nothing written, and the specs
-    // recorded are the model's real ones.
+    // recorded are the model's real ones. The loaded handle then serves the new model.
     let specs: { inputs: TensorSpec[]; outputs: TensorSpec[] } = { inputs: [], outputs: [] };
     const probe = { ...row, id: `probe:${row.name}@${row.version}:${Date.now()}` } as ModelEntity;
     let handle: ModelHandle | undefined;
@@ -159,12 +159,12 @@ export class ModelRegistry {
       } else {
         throw error;
       }
-    } finally {
-      await handle?.close().catch(() => undefined);
     }
+    let inserted: ModelEntity;
     try {
-      return await this.deps.models.insert({ ...row, ...specs });
+      inserted = await this.deps.models.insert({ ...row, ...specs });
     } catch (error) {
+      await handle?.close().catch(() => undefined);
       if (
         error instanceof QueryFailedError &&
         (error.driverError as { code?: string }).code === UNIQUE_VIOLATION
@@ -175,6 +175,18 @@ export class ModelRegistry {
       }
       throw error;
     }
+    if (handle && !this.handles.has(inserted.id)) {
+      this.adopt(inserted, handle);
+    } else {
+      await handle?.close().catch(() => undefined);
+    }
+    return inserted;
+  }
+
+  private adopt(model: ModelEntity, handle: ModelHandle): void {
+    this.handles.set(model.id, Promise.resolve(handle));
+    this.providers.set(model.id, handle.executionProvider);
+    this.ready.set(model.id, { model, handle });
   }
 
   private validate(input: RegisterInput): NewModel {

@@ -1,3 +1,4 @@
+import { realpath, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { type Logger } from '../../ops/logger';
@@ -15,15 +16,21 @@ export interface LoadedModelInfo {
 
 /** Runs ONNX models; the onnxruntime adapter below is the one implementation in-process. */
 export interface ModelRuntime {
-  /** Creates the model's session once (in every worker); later calls return the same info. */
+  /**
+   * Makes the model's session ready (in every worker); later calls return the same info.
+   * Models loaded from the same unchanged file share one session.
+   */
   load(key: string, path: string): Promise<LoadedModelInfo>;
   run(
     key: string,
     feeds: Readonly<Record<string, TensorData>>,
   ): Promise<Record<string, TensorData>>;
+  /** The model no longer needs its session (released with the last model using it). */
   release(key: string): Promise<void>;
   /** How many batches can run at once (one per worker). */
   readonly parallelism: number;
+  /** Sessions loaded now (one per model file in use). */
+  readonly sessions: number;
   close(): Promise<void>;
 }
 
@@ -117,6 +124,13 @@ class PooledWorker {
   }
 }
 
+/** The same file, unchanged: its real path, size and modification time. */
+async function fileIdentity(path: string): Promise<string> {
+  const real = await realpath(path);
+  const { size, mtimeMs } = await stat(real);
+  return `${real}:${size}:${mtimeMs}`;
+}
+
 /**
  * Intra-op threads per session when none are configured: every core but one, shared by the
  * workers. The core left over runs the event loop; onnxruntime's own default (all cores)
@@ -148,42 +162,81 @@ export function createOnnxRuntime(options: {
         }
       }),
   );
-  const loaded = new Map<string, Promise<LoadedModelInfo>>();
+  /**
+   * One session per model file, shared by every model registered from it (versions that
+   * differ only in batching, caching or limits): the weights are in memory once. `models`
+   * maps a model's key to the session it uses; a session is released with its last model.
+   */
+  const sessions = new Map<string, { info: Promise<LoadedModelInfo>; users: Set<string> }>();
+  const models = new Map<string, string>();
   let fallbackLogged = false;
+
+  const loadSession = (sessionKey: string, path: string) =>
+    Promise.all(
+      workers.map((w) =>
+        w.call<LoadedModelInfo & { provider: string; fallback?: string }>({
+          op: 'load',
+          key: sessionKey,
+          path,
+          device: options.device,
+        }),
+      ),
+    ).then(([first]) => {
+      if (first!.fallback && !fallbackLogged) {
+        fallbackLogged = true;
+        options.logger.info(
+          { reason: first!.fallback.split('\n')[0] },
+          'CUDA execution provider unavailable; running models on CPU',
+        );
+      }
+      return {
+        inputs: first!.inputs,
+        outputs: first!.outputs,
+        executionProvider: first!.provider,
+      };
+    });
+
+  const releaseModel = async (key: string) => {
+    const sessionKey = models.get(key);
+    models.delete(key);
+    const session = sessionKey === undefined ? undefined : sessions.get(sessionKey);
+    if (!session || !session.users.delete(key) || session.users.size > 0) {
+      return;
+    }
+    sessions.delete(sessionKey!);
+    await Promise.all(workers.map((w) => w.call({ op: 'release', key: sessionKey })));
+  };
 
   return {
     parallelism: workers.length,
 
-    load(key, path) {
-      let info = loaded.get(key);
-      if (!info) {
-        info = Promise.all(
-          workers.map((w) =>
-            w.call<LoadedModelInfo & { provider: string; fallback?: string }>({
-              op: 'load',
-              key,
-              path,
-              device: options.device,
-            }),
-          ),
-        ).then(([first]) => {
-          if (first!.fallback && !fallbackLogged) {
-            fallbackLogged = true;
-            options.logger.info(
-              { reason: first!.fallback.split('\n')[0] },
-              'CUDA execution provider unavailable; running models on CPU',
-            );
-          }
-          return {
-            inputs: first!.inputs,
-            outputs: first!.outputs,
-            executionProvider: first!.provider,
-          };
-        });
-        info.catch(() => loaded.delete(key));
-        loaded.set(key, info);
+    get sessions() {
+      return sessions.size;
+    },
+
+    async load(key, path) {
+      const known = models.get(key);
+      if (known !== undefined) {
+        return sessions.get(known)!.info;
       }
-      return info;
+      const sessionKey = await fileIdentity(path);
+      let session = sessions.get(sessionKey);
+      if (!session) {
+        const info = loadSession(sessionKey, path);
+        session = { info, users: new Set() };
+        sessions.set(sessionKey, session);
+        info.catch(() => {
+          if (sessions.get(sessionKey)?.info === info) {
+            sessions.delete(sessionKey);
+            for (const user of session!.users) {
+              models.delete(user);
+            }
+          }
+        });
+      }
+      session.users.add(key);
+      models.set(key, sessionKey);
+      return session.info;
     },
 
     async run(key, feeds) {
@@ -198,9 +251,13 @@ export function createOnnxRuntime(options: {
           length: t.data.length,
         };
       }
+      const sessionKey = models.get(key);
+      if (sessionKey === undefined) {
+        throw new Error(`model not loaded: ${key}`);
+      }
       const result = await worker.call<{ outputs: Record<string, WireTensor> }>({
         op: 'run',
-        key,
+        key: sessionKey,
         feeds: wire,
       });
       const outputs: Record<string, TensorData> = {};
@@ -214,10 +271,7 @@ export function createOnnxRuntime(options: {
       return outputs;
     },
 
-    async release(key) {
-      loaded.delete(key);
-      await Promise.all(workers.map((w) => w.call({ op: 'release', key })));
-    },
+    release: releaseModel,
 
     async close() {
       closing = true;
