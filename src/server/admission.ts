@@ -21,16 +21,19 @@ export function admitPerTurn(handler: Handler, perTurn: number): Handler {
 
   const turn = () => {
     admitted = 0;
-    while (admitted < perTurn && waiting.length > 0) {
-      admitted += 1;
-      const [req, res] = waiting.shift()!;
-      handler(req, res);
-    }
-    // Scheduled from this check phase, the next turn runs after the next poll and timers.
-    if (waiting.length > 0 || admitted > 0) {
-      setImmediate(turn);
-    } else {
-      turnScheduled = false;
+    try {
+      while (admitted < perTurn && waiting.length > 0) {
+        admitted += 1;
+        const [req, res] = waiting.shift()!;
+        handler(req, res);
+      }
+    } finally {
+      // Scheduled from this check phase, the next turn runs after the next poll and timers.
+      if (waiting.length > 0 || admitted > 0) {
+        setImmediate(turn);
+      } else {
+        turnScheduled = false;
+      }
     }
   };
 
