@@ -21,8 +21,15 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { Client, Pool } from 'pg';
+import { defaultIntraOpThreads } from '../src/inference/onnx/onnx-pool';
 import { startPostgresServer, startRedisServer } from '../test/support/services';
-import { BENCH_INPUT_SIZE, BENCH_MODEL, benchInputs, prepareModelDir } from './bench-model';
+import {
+  BENCH_INPUT_SIZE,
+  BENCH_MODEL,
+  BENCH_MODEL_SUMMARY,
+  benchInputs,
+  prepareModelDir,
+} from './bench-model';
 import { mergeLoads, runLoad, type LoadResult } from './load';
 import { startRawBaseline, type RawBaseline } from './raw-baseline';
 import { table, writeResults, type Row } from './report';
@@ -43,13 +50,17 @@ const SERVER_ENV = Object.fromEntries(
     .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
 );
 const APPENDS = process.argv.find((a) => a.startsWith('--appends='))?.split('=')[1];
+// The inference rows run longer: a batch of the benchmark model takes about a third of a
+// second, and a row should see many of them.
 const SETTINGS_BASE = QUICK
-  ? { durationS: 4, warmupS: 1, rounds: 2, appends: 5, rawOrtS: 3 }
-  : { durationS: 12, warmupS: 2, rounds: 3, appends: 20, rawOrtS: 8 };
+  ? { durationS: 4, inferS: 6, warmupS: 1, rounds: 2, appends: 5, rawOrtS: 6 }
+  : { durationS: 12, inferS: 15, warmupS: 2, rounds: 3, appends: 20, rawOrtS: 15 };
 const SETTINGS = APPENDS ? { ...SETTINGS_BASE, appends: Number(APPENDS) } : SETTINGS_BASE;
 const READ_CONNECTIONS = 16;
 const WRITE_CONNECTIONS = 16;
 const INFER_CONNECTIONS = 64;
+/** Batch limit of the batched and cached variants (the unbatched one has 1). */
+const INFER_MAX_BATCH = 32;
 const PAGE = 10; // contexts(first: 10) under load
 const HISTORY_PAGE = 5;
 const SEEDED_CONTEXTS = 150;
@@ -433,9 +444,10 @@ async function inferencePhase(bench: Bench): Promise<void> {
         bench.adminToken,
       )
     ).registerModel.id as string;
-  const batchedId = await register('batched', 64, false);
+  log('inference: registering the benchmark model (three variants)');
+  const batchedId = await register('batched', INFER_MAX_BATCH, false);
   const unbatchedId = await register('unbatched', 1, false);
-  const cachedId = await register('cached', 64, true);
+  const cachedId = await register('cached', INFER_MAX_BATCH, true);
   const inputs = benchInputs(256);
   const tensorInput = (row: number[]) => ({
     [BENCH_MODEL.input]: { shape: [1, BENCH_INPUT_SIZE], datatype: 'FP32', data: row },
@@ -485,6 +497,7 @@ async function inferencePhase(bench: Bench): Promise<void> {
   });
   for (const row of ROWS) {
     await runLoad({ ...shape(row), url: server.url, durationS: SETTINGS.warmupS });
+    await drained(server);
   }
 
   // Rounds of batched, unbatched, cached and raw onnxruntime in turn: outside load on this
@@ -498,36 +511,41 @@ async function inferencePhase(bench: Bench): Promise<void> {
   };
   const rawOrt = { items: 0, runs: 0, ms: 0 };
   const errorsBefore = await graphqlErrors(server);
-  const durationS = SETTINGS.durationS / SETTINGS.rounds;
-  for (let round = 0; round < SETTINGS.rounds; round++) {
-    for (const row of ROWS) {
-      log(`inference: ${row} (round ${round + 1} of ${SETTINGS.rounds})`);
-      await server.metrics(); // each scrape resets prom-client's event-loop histogram
-      const cpuBefore = server.cpuSeconds();
-      runsOf[row].push(
-        await runLoad({ ...shape(row), onBody: onBody[row], url: server.url, durationS }),
+  const durationS = SETTINGS.inferS / SETTINGS.rounds;
+  const raw = await openRawOnnxruntime(bench.benchModelFile, inputs);
+  try {
+    for (let round = 0; round < SETTINGS.rounds; round++) {
+      for (const row of ROWS) {
+        log(`inference: ${row} (round ${round + 1} of ${SETTINGS.rounds})`);
+        await server.metrics(); // each scrape resets prom-client's event-loop histogram
+        const cpuBefore = server.cpuSeconds();
+        runsOf[row].push(
+          await runLoad({ ...shape(row), onBody: onBody[row], url: server.url, durationS }),
+        );
+        cpuOf[row] += server.cpuSeconds() - cpuBefore;
+        const text = await server.metrics();
+        lag[row].p99Ms = Math.max(
+          lag[row].p99Ms,
+          metricValue(text, 'nodejs_eventloop_lag_p99_seconds') * 1000,
+        );
+        lag[row].maxMs = Math.max(
+          lag[row].maxMs,
+          metricValue(text, 'nodejs_eventloop_lag_max_seconds') * 1000,
+        );
+        // What the load generator left queued when it stopped is served before the next row.
+        await drained(server);
+      }
+      log(`inference: raw onnxruntime (round ${round + 1} of ${SETTINGS.rounds})`);
+      const replay = await raw.replay(
+        runsFromBatchSizes(batchSizes),
+        SETTINGS.rawOrtS / SETTINGS.rounds,
       );
-      cpuOf[row] += server.cpuSeconds() - cpuBefore;
-      const text = await server.metrics();
-      lag[row].p99Ms = Math.max(
-        lag[row].p99Ms,
-        metricValue(text, 'nodejs_eventloop_lag_p99_seconds') * 1000,
-      );
-      lag[row].maxMs = Math.max(
-        lag[row].maxMs,
-        metricValue(text, 'nodejs_eventloop_lag_max_seconds') * 1000,
-      );
+      rawOrt.items += replay.items;
+      rawOrt.runs += replay.runs;
+      rawOrt.ms += replay.elapsedMs;
     }
-    log(`inference: raw onnxruntime (round ${round + 1} of ${SETTINGS.rounds})`);
-    const replay = await rawOnnxruntime(
-      bench.benchModelFile,
-      runsFromBatchSizes(batchSizes),
-      inputs,
-      SETTINGS.rawOrtS / SETTINGS.rounds,
-    );
-    rawOrt.items += replay.items;
-    rawOrt.runs += replay.runs;
-    rawOrt.ms += replay.elapsedMs;
+  } finally {
+    await raw.close();
   }
   const graphqlErrorsSeen = (await graphqlErrors(server)) - errorsBefore;
   const results = Object.fromEntries(ROWS.map((row) => [row, mergeLoads(runsOf[row])])) as Record<
@@ -543,12 +561,16 @@ async function inferencePhase(bench: Bench): Promise<void> {
   const meanBatch =
     [...batchSizes].reduce((n, [size, count]) => n + size * count, 0) / Math.max(1, requestsSeen);
   bench.details.inference = {
-    model: `${BENCH_MODEL.name} (MLP ${BENCH_MODEL.layers.join('→')}, random weights, float32)`,
+    model: BENCH_MODEL_SUMMARY,
     executionProvider: bench.executionProvider,
     concurrency: INFER_CONNECTIONS,
     rounds: SETTINGS.rounds,
     graphqlErrors: graphqlErrorsSeen,
-    batched: { ...summary(results.batched), cpuMsPerRequest: cpuMs('batched'), maxBatchSize: 64 },
+    batched: {
+      ...summary(results.batched),
+      cpuMsPerRequest: cpuMs('batched'),
+      maxBatchSize: INFER_MAX_BATCH,
+    },
     unbatched: {
       ...summary(results.unbatched),
       cpuMsPerRequest: cpuMs('unbatched'),
@@ -903,44 +925,75 @@ function shuffle<T>(items: T[]): void {
   }
 }
 
-/** What the server's inference workers create sessions with (INFERENCE_INTRA_OP_THREADS=0). */
-const RAW_SESSION_OPTIONS = { graphOptimizationLevel: 'all', executionProviders: ['cpu'] } as const;
+/**
+ * What the server's inference workers create sessions with (src/inference/onnx/worker-source.ts)
+ * when INFERENCE_INTRA_OP_THREADS is left at 0, as in this bench.
+ */
+const RAW_SESSION_OPTIONS = {
+  graphOptimizationLevel: 'all',
+  executionProviders: ['cpu'],
+  intraOpNumThreads: defaultIntraOpThreads(1),
+  extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+} as const;
 
 /**
  * The same model in this process with plain onnxruntime-node: the server's session options,
  * the batches the server ran (sizes replayed in turn), no GraphQL, no worker hop.
  */
-async function rawOnnxruntime(
-  file: string,
-  runs: readonly number[],
-  inputs: readonly number[][],
-  seconds: number,
-): Promise<{ items: number; runs: number; elapsedMs: number }> {
+async function openRawOnnxruntime(file: string, inputs: readonly number[][]) {
   const session = await InferenceSession.create(file, RAW_SESSION_OPTIONS);
-  try {
-    const feeds = new Map<number, Tensor>();
-    for (const size of new Set(runs)) {
+  const feeds = new Map<number, Tensor>();
+  const feedOf = (size: number) => {
+    let feed = feeds.get(size);
+    if (!feed) {
       const data = new Float32Array(size * BENCH_INPUT_SIZE);
       for (let r = 0; r < size; r++) {
         data.set(inputs[r % inputs.length]!, r * BENCH_INPUT_SIZE);
       }
-      feeds.set(size, new Tensor('float32', data, [size, BENCH_INPUT_SIZE]));
+      feed = new Tensor('float32', data, [size, BENCH_INPUT_SIZE]);
+      feeds.set(size, feed);
     }
-    for (const size of feeds.keys()) {
-      await session.run({ [BENCH_MODEL.input]: feeds.get(size)! }); // warm-up
+    return feed;
+  };
+  return {
+    async replay(
+      runs: readonly number[],
+      seconds: number,
+    ): Promise<{ items: number; runs: number; elapsedMs: number }> {
+      for (const size of new Set(runs)) {
+        await session.run({ [BENCH_MODEL.input]: feedOf(size) }); // warm-up
+      }
+      let items = 0;
+      let count = 0;
+      const started = performance.now();
+      while (performance.now() - started < seconds * 1000) {
+        const size = runs[count % runs.length]!;
+        await session.run({ [BENCH_MODEL.input]: feedOf(size) });
+        items += size;
+        count++;
+      }
+      return { items, runs: count, elapsedMs: performance.now() - started };
+    },
+    close: () => session.release(),
+  };
+}
+
+/**
+ * Waits until the server has served what a load run left behind: autocannon stops sending
+ * when its time is up, but requests already queued on a model still run.
+ */
+async function drained(server: BenchServer): Promise<void> {
+  let completed = Number.NaN;
+  for (;;) {
+    const text = await server.metrics();
+    const queued = metricValue(text, 'inference_queue_depth');
+    const done = metricValue(text, 'inference_duration_seconds_count');
+    if (!(queued > 0) && done === completed) {
+      return;
     }
-    let items = 0;
-    let count = 0;
-    const started = performance.now();
-    while (performance.now() - started < seconds * 1000) {
-      const size = runs[count % runs.length]!;
-      await session.run({ [BENCH_MODEL.input]: feeds.get(size)! });
-      items += size;
-      count++;
-    }
-    return { items, runs: count, elapsedMs: performance.now() - started };
-  } finally {
-    await session.release();
+    completed = done;
+    // Longer than a batch of the benchmark model, so a run cannot span two looks.
+    await new Promise((resolve) => setTimeout(resolve, 600));
   }
 }
 

@@ -61,7 +61,14 @@ export async function startBenchServer(options: {
   };
   child.stdout!.setEncoding('utf8').on('data', collect);
   child.stderr!.setEncoding('utf8').on('data', collect);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code, signal) => {
+      if (code !== 0 && signal !== 'SIGINT') {
+        collect(`\n[the server exited: code ${code}, signal ${signal}]\n`);
+      }
+      resolve(code);
+    }),
+  );
   const kill = () => child.kill('SIGKILL');
   process.once('exit', kill);
 
@@ -70,7 +77,9 @@ export async function startBenchServer(options: {
     baseUrl,
     pid: child.pid ?? -1,
     async metrics() {
-      const res = await fetch(`${baseUrl}/metrics`);
+      // Once more on a connection error: a pooled keep-alive socket the server closed while
+      // this process was busy (loading a model, say) fails the first request sent on it.
+      const res = await fetch(`${baseUrl}/metrics`).catch(() => fetch(`${baseUrl}/metrics`));
       return res.text();
     },
     rssBytes() {
