@@ -97,6 +97,26 @@ describe('models and inference', () => {
       expect(codes(await register(input, dev.token))).toEqual(['CONFLICT']);
     });
 
+    it('is ready to serve a model as soon as it is registered, and releases it when deleted', async () => {
+      const res = await register({
+        name: 'ready-at-once',
+        task: 'TEXT_CLASSIFICATION',
+        path: 'sentiment-afinn/model.onnx',
+      });
+      const id = res.data!.registerModel.id as string;
+      expect(t.app.services.registry.ready.get(id)?.handle.executionProvider).toBe('cpu');
+      const deleted = await t.gql(
+        'mutation($id: ID!) { deleteModel(id: $id) }',
+        { id },
+        t.adminToken,
+      );
+      expect(deleted.data).toEqual({ deleteModel: true });
+      expect(t.app.services.registry.ready.has(id)).toBe(false);
+      // The shipped model from the same file keeps its (shared) session.
+      const still = await infer(t.adminToken, { m: ids['sentiment-afinn'], input: 'still fine' });
+      expect(still.errors).toBeUndefined();
+    });
+
     it.each([
       ['a path that climbs out of the model directory', { path: '../secrets.onnx' }],
       ['an absolute path outside it', { path: '/etc/passwd' }],
