@@ -17,6 +17,7 @@ import { limitRules, type QueryLimits } from '../graphql/limits';
 import { findUnsafeString, hasUnsafeLiteral, unsafeStringError } from '../graphql/safe-strings';
 import { type Logger } from '../ops/logger';
 import { type Metrics } from '../ops/metrics';
+import { createSharedSubscribe } from './shared-subscribe';
 
 export interface WsDeps {
   readonly httpServer: Server;
@@ -58,6 +59,16 @@ function coded(
 }
 
 const MAX_CACHED_DOCUMENTS = 1_000;
+
+/**
+ * Subscription fields whose per-event resolver returns a function of the event alone
+ * (`contextHistory` returns the entry, `contextUpdated` the new state): their arguments only
+ * choose the stream, so subscribers that differ in them can share an event's answer.
+ */
+const PASS_THROUGH_SUBSCRIPTIONS: ReadonlySet<string> = new Set([
+  'contextHistory',
+  'contextUpdated',
+]);
 
 interface Connection {
   userId?: string;
@@ -162,6 +173,7 @@ export function startWebSocketServer(deps: WsDeps) {
   const server = useServer<Record<string, unknown> | undefined, { socket: WebSocket }>(
     {
       schema: deps.schema,
+      subscribe: createSharedSubscribe(PASS_THROUGH_SUBSCRIPTIONS),
       connectionInitWaitTimeout: 10_000, // 10 s
       async onConnect(ctx) {
         const authorization = authorizationOf(ctx.connectionParams);
