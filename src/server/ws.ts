@@ -18,6 +18,7 @@ import { findUnsafeString, hasUnsafeLiteral, unsafeStringError } from '../graphq
 import { type Logger } from '../ops/logger';
 import { type Metrics } from '../ops/metrics';
 import { createSharedSubscribe } from './shared-subscribe';
+import { coalesceWrites } from './ws-writes';
 
 export interface WsDeps {
   readonly httpServer: Server;
@@ -119,8 +120,9 @@ export function startWebSocketServer(deps: WsDeps) {
     return state;
   };
 
-  wss.on('connection', (socket) => {
+  wss.on('connection', (socket, request) => {
     stateOf(socket);
+    coalesceWrites(socket, request.socket);
     // Message types only a server may send are a protocol violation (4400); graphql-ws
     // itself would answer them with an internal-error close (4500).
     socket.on('message', (raw) => {
