@@ -76,37 +76,37 @@ export class HistoryService {
    */
   async append(entry: NewHistoryEntry, limit: number): Promise<HistoryEntry> {
     const id = randomUUID();
-    const row = await this.dataSource.transaction(async (em) => {
-      const [context] = await queryRows<{ last_sequence: number }>(
-        em,
-        `UPDATE contexts SET last_sequence = last_sequence + 1
-         WHERE id = $1 AND expires_at > now() RETURNING last_sequence`,
-        [entry.contextId],
-      );
-      if (!context) {
-        throw notFound('Context');
-      }
-      const [inserted] = await queryRows(
-        em,
-        `INSERT INTO history_entries (id, context_id, sequence, model_id, input, output, parameters, latency_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
-        [
-          id,
-          entry.contextId,
-          context.last_sequence,
-          entry.modelId,
-          this.encryption.encryptJson(entry.input ?? null, `history_entries.input:${id}`),
-          this.encryption.encryptJson(entry.output ?? null, `history_entries.output:${id}`),
-          JSON.stringify(entry.parameters),
-          entry.latencyMs,
-        ],
-      );
-      await queryRows(em, 'DELETE FROM history_entries WHERE context_id = $1 AND sequence <= $2', [
+    // One statement, so one round trip and its own transaction: the UPDATE's row lock
+    // serialises appenders of one context (a waiting one re-reads the incremented value),
+    // the entry takes that number, and entries beyond the limit go.
+    const [row] = await queryRows(
+      this.dataSource,
+      `WITH next AS (
+         UPDATE contexts SET last_sequence = last_sequence + 1
+         WHERE id = $2 AND expires_at > now() RETURNING last_sequence
+       ), inserted AS (
+         INSERT INTO history_entries (id, context_id, sequence, model_id, input, output, parameters, latency_ms)
+         SELECT $1, $2, next.last_sequence, $3, $4, $5, $6::jsonb, $7 FROM next
+         RETURNING *
+       ), trimmed AS (
+         DELETE FROM history_entries
+         WHERE context_id = $2 AND sequence <= (SELECT last_sequence FROM next) - $8
+       )
+       SELECT * FROM inserted`,
+      [
+        id,
         entry.contextId,
-        context.last_sequence - limit,
-      ]);
-      return inserted!;
-    });
+        entry.modelId,
+        this.encryption.encryptJson(entry.input ?? null, `history_entries.input:${id}`),
+        this.encryption.encryptJson(entry.output ?? null, `history_entries.output:${id}`),
+        JSON.stringify(entry.parameters),
+        entry.latencyMs,
+        limit,
+      ],
+    );
+    if (!row) {
+      throw notFound('Context');
+    }
     await this.pubSub?.publish(Topic.history(entry.contextId), serializeHistoryRow(row));
     return this.toEntry(row);
   }
