@@ -35,7 +35,7 @@ import { startRawBaseline, type RawBaseline } from './raw-baseline';
 import { table, writeResults, type Row } from './report';
 import { seedContexts, sections, type SeededContext } from './seed';
 import { metricValue, startBenchServer, type BenchServer } from './server';
-import { runSubscriptions } from './subscriptions';
+import { WARM_UP_APPENDS, runSubscriptions } from './subscriptions';
 
 const REPO_ROOT = path.resolve(__dirname, '..');
 const QUICK = process.argv.includes('--quick');
@@ -678,6 +678,7 @@ async function subscriptionsPhase(bench: Bench): Promise<void> {
     fanout: {
       subscribers: HOT_SUBSCRIBERS,
       appends: SETTINGS.appends,
+      untimedWarmUpAppends: WARM_UP_APPENDS,
       deliveries: subs.deliveries,
       latencyMs: ms(subs.fanoutMs),
       measuredFrom: 'sending the infer mutation that appends the entry',
