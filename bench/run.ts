@@ -14,6 +14,7 @@
  * --only=PHASE,…      development aid: run only these phases (the other keys are null)
  * --server-root=DIR   development aid: run the server of another checkout (a patched copy)
  *                     against the same baselines
+ * --server-node-args="--trace-gc …"  development aid: extra node flags for the server
  */
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -42,6 +43,13 @@ const QUICK = process.argv.includes('--quick');
 const CPU_PROF = process.argv.includes('--cpu-prof');
 const HEAP_SNAPSHOT = process.argv.includes('--heap-snapshot');
 const SERVER_ROOT = process.argv.find((a) => a.startsWith('--server-root='))?.split('=')[1];
+const SERVER_NODE_ARGS = (
+  process.argv
+    .find((a) => a.startsWith('--server-node-args='))
+    ?.slice('--server-node-args='.length) ?? ''
+)
+  .split(' ')
+  .filter(Boolean);
 
 const SERVER_ENV = Object.fromEntries(
   (process.argv.find((a) => a.startsWith('--server-env='))?.slice('--server-env='.length) ?? '')
@@ -786,6 +794,7 @@ async function main(): Promise<void> {
     log('starting the server');
     const server = await startBenchServer({
       nodeArgs: [
+        ...SERVER_NODE_ARGS,
         ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
         ...(HEAP_SNAPSHOT
           ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${profileDir}`]

@@ -144,7 +144,7 @@ const schema = z.object({
    * HTTP requests started per turn of the event loop; more wait for the next turns, so a
    * saturated server still serves timers, WebSockets and model results between them.
    */
-  HTTP_REQUESTS_PER_TURN: int(4, 1, 10_000),
+  HTTP_REQUESTS_PER_TURN: int(2, 1, 10_000),
   /** Comma-separated origins allowed by CORS; unset: no cross-origin access. `*`: any. */
   CORS_ORIGINS: optionalString,
   /** Express `trust proxy` (hops or a list), so rate limits see the client's address. */
