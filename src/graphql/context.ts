@@ -70,6 +70,51 @@ export interface ContextInput {
 }
 
 /**
+ * A request's DataLoaders, each group made on first use: an `infer` or a `me` touches one
+ * group at most, and a page of contexts three; the others need not exist.
+ */
+class RequestLoaders implements Loaders {
+  private users?: UserLoaders;
+  private models?: ModelLoaders;
+  private contexts?: ContextLoaders;
+  private history?: HistoryLoaders;
+
+  constructor(private readonly services: Services) {}
+
+  get userById() {
+    return (this.users ??= createUserLoaders(this.services.users)).userById;
+  }
+
+  get modelById() {
+    return (this.models ??= createModelLoaders(this.services.models)).modelById;
+  }
+
+  get contextsByUser() {
+    return this.contextLoaders().contextsByUser;
+  }
+
+  get contextCountByUser() {
+    return this.contextLoaders().contextCountByUser;
+  }
+
+  get historyPage() {
+    return this.historyLoaders().historyPage;
+  }
+
+  get historyCount() {
+    return this.historyLoaders().historyCount;
+  }
+
+  private contextLoaders(): ContextLoaders {
+    return (this.contexts ??= createContextLoaders(this.services.contexts));
+  }
+
+  private historyLoaders(): HistoryLoaders {
+    return (this.history ??= createHistoryLoaders(this.services.history));
+  }
+}
+
+/**
  * The context value. `logger` is a getter on the prototype, so the request's child logger
  * (a pino child costs a serialization) is made only when something logs; Apollo clones the
  * value with Object.assign, which copies own fields and leaves prototype getters alone.
@@ -102,12 +147,7 @@ export function createContextFactory(deps: ContextDeps) {
   return async function createContext(input: ContextInput): Promise<RequestContext> {
     const requestId = input.requestId ?? randomUUID();
     const { services } = deps;
-    const loaders: Loaders = {
-      ...createUserLoaders(services.users),
-      ...createModelLoaders(services.models),
-      ...createContextLoaders(services.contexts),
-      ...createHistoryLoaders(services.history),
-    };
+    const loaders = new RequestLoaders(services);
     const { user, authError, tokenExpiresAt } = await authenticate(
       deps,
       loaders,

@@ -30,23 +30,28 @@ export const RESOLVERS = [
 
 /**
  * class-validator over input objects; the error lists each broken constraint (never the
- * value, which may be a password) under BAD_USER_INPUT.
+ * value, which may be a password) under BAD_USER_INPUT. Synchronous for the arguments that
+ * carry no constraints, which are most of them: ids, numbers, JSON.
  */
-async function validateArgument(value: unknown): Promise<void> {
-  const items = Array.isArray(value) ? value : [value];
+function validateArgument(value: unknown): Promise<void> | undefined {
+  if (!Array.isArray(value)) {
+    return hasConstraints(value) ? validateItems([value]) : undefined;
+  }
+  const constrained = value.filter(hasConstraints);
+  return constrained.length ? validateItems(constrained) : undefined;
+}
+
+/** Only instances of input classes carry constraints; JSON arguments are plain objects. */
+function hasConstraints(item: unknown): item is object {
+  if (item === null || typeof item !== 'object' || item instanceof Date) {
+    return false;
+  }
+  const ctor = (item as { constructor?: unknown }).constructor;
+  return typeof ctor === 'function' && ctor !== Object;
+}
+
+async function validateItems(items: readonly object[]): Promise<void> {
   for (const item of items) {
-    // Only instances of input classes carry constraints; JSON arguments are plain (often
-    // null-prototype) objects that class-validator cannot inspect.
-    const ctor = (item as { constructor?: unknown } | null)?.constructor;
-    if (
-      item === null ||
-      typeof item !== 'object' ||
-      typeof ctor !== 'function' ||
-      ctor === Object ||
-      item instanceof Date
-    ) {
-      continue;
-    }
     const errors = await validate(item, {
       skipMissingProperties: true,
       forbidUnknownValues: false,
