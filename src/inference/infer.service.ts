@@ -168,15 +168,6 @@ export class InferenceService {
     if (request.contextId && !context) {
       throw notFound('Context');
     }
-    try {
-      await this.deps.throttle.take(
-        model.id,
-        model.rateLimitPerMinute ?? this.deps.settings.defaultRateLimitPerMinute,
-      );
-    } catch (error) {
-      this.deps.metrics?.throttled(model);
-      throw error;
-    }
     const handle = await this.open(model);
     const { parameters } = adaptParameters({
       modelDefaults: model.defaultParameters,
@@ -184,13 +175,22 @@ export class InferenceService {
       measuredLoad: this.deps.load.load(handle.pressure),
       request: request.parameters ?? null,
     });
+    // Counted before the model runs or the history is read: generation reads the context's
+    // history to build its prompt, so it is admitted first; other inputs are prepared in
+    // memory, and their rate-limit count and cache lookup then go to Redis in one round trip.
+    const generation = model.task === ModelTask.TEXT_GENERATION;
+    if (generation) {
+      await this.admit(model);
+    }
     const prepared = await this.prepare(model, handle, request.input, context);
-
     const cacheable = model.cacheable && deterministic(model.task, parameters);
     const key = cacheable
       ? this.deps.cache.key(model, prepared, outputShaping(model, parameters))
       : undefined;
-    const hit = key ? await inSpan('cache.get', {}, () => this.deps.cache.get(key)) : null;
+    const lookup = key
+      ? inSpan('cache.get', {}, () => this.deps.cache.get(key))
+      : Promise.resolve(null);
+    const [hit] = await Promise.all([lookup, generation ? undefined : this.admit(model)]);
     if (key) {
       this.deps.metrics?.cache(model, hit !== null);
     }
@@ -249,6 +249,19 @@ export class InferenceService {
       latencyMs,
       historyEntry,
     };
+  }
+
+  /** One request against the model's rate limit; RATE_LIMITED past it. */
+  private async admit(model: ModelEntity): Promise<void> {
+    try {
+      await this.deps.throttle.take(
+        model.id,
+        model.rateLimitPerMinute ?? this.deps.settings.defaultRateLimitPerMinute,
+      );
+    } catch (error) {
+      this.deps.metrics?.throttled(model);
+      throw error;
+    }
   }
 
   private async open(model: ModelEntity): Promise<ModelHandle> {
