@@ -1,5 +1,5 @@
 import { badInput } from '../graphql/errors';
-import { type TensorData, type TensorSpec, type TensorType } from './types';
+import { TENSOR_ARRAYS, type TensorData, type TensorSpec, type TensorType } from './types';
 
 /** OIP v2 datatype names and the ONNX element types they mean. */
 export const OIP_DATATYPES: Readonly<Record<string, TensorType>> = {
@@ -32,19 +32,9 @@ export const TO_OIP_DATATYPE: Readonly<Record<TensorType, string>> = {
 /** Largest tensor a request may send, in elements. */
 export const MAX_ELEMENTS = 1_000_000;
 
-const ARRAY_OF: Record<TensorType, new (length: number) => TensorData['data']> = {
-  float32: Float32Array,
-  float64: Float64Array,
-  int32: Int32Array,
-  int64: BigInt64Array,
-  bool: Uint8Array,
-  uint8: Uint8Array,
-  int8: Int8Array,
-};
-
 /** The values as the tensor's typed array, checked one by one and written in one pass. */
 function typed(type: TensorType, values: readonly unknown[], path: string): TensorData['data'] {
-  const out = new ARRAY_OF[type](values.length);
+  const out = new TENSOR_ARRAYS[type](values.length);
   const integral = type !== 'float32' && type !== 'float64';
   for (let i = 0; i < values.length; i++) {
     const v = values[i];

@@ -9,6 +9,25 @@ export type TensorType = 'float32' | 'float64' | 'int32' | 'int64' | 'bool' | 'u
 export type TensorArray =
   Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array;
 
+/** The typed array of each element type (bool travels as one byte per value). */
+export const TENSOR_ARRAYS: Readonly<
+  Record<
+    TensorType,
+    {
+      new (length: number): TensorArray;
+      new (buffer: ArrayBufferLike, byteOffset: number, length: number): TensorArray;
+    }
+  >
+> = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int32: Int32Array,
+  int64: BigInt64Array,
+  bool: Uint8Array,
+  uint8: Uint8Array,
+  int8: Int8Array,
+};
+
 /** A tensor in transit between the server, the batcher and a runtime. */
 export interface TensorData {
   readonly type: TensorType;

@@ -2,7 +2,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { type Logger } from '../../ops/logger';
-import { type TensorArray, type TensorData, type TensorSpec, type TensorType } from '../types';
+import { TENSOR_ARRAYS, type TensorData, type TensorSpec, type TensorType } from '../types';
 import { WORKER_SOURCE } from './worker-source';
 
 export type InferenceDevice = 'auto' | 'cuda' | 'cpu';
@@ -41,19 +41,6 @@ interface WireTensor {
   byteOffset: number;
   length: number;
 }
-
-const ARRAYS: Record<
-  TensorType,
-  new (buffer: ArrayBufferLike, offset: number, length: number) => TensorArray
-> = {
-  float32: Float32Array,
-  float64: Float64Array,
-  int32: Int32Array,
-  int64: BigInt64Array,
-  bool: Uint8Array,
-  uint8: Uint8Array,
-  int8: Int8Array,
-};
 
 const WORKER_CLOSE_TIMEOUT_MS = 5_000; // 5 s
 
@@ -265,7 +252,7 @@ export function createOnnxRuntime(options: {
         outputs[name] = {
           type: t.type,
           dims: t.dims,
-          data: new ARRAYS[t.type](t.buffer, t.byteOffset, t.length),
+          data: new TENSOR_ARRAYS[t.type](t.buffer, t.byteOffset, t.length),
         };
       }
       return outputs;
