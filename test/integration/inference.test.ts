@@ -501,6 +501,40 @@ describe('models and inference', () => {
         expect(h.data!.context.history.edges.map((e: any) => e.node.sequence)).toEqual([
           4, 5, 6, 7, 8,
         ]);
+
+        // Appends that queue on the context's lock still trim what those before them committed.
+        const holder = await small.app.dataSource.createQueryRunner();
+        await holder.startTransaction();
+        await holder.query('SELECT 1 FROM contexts WHERE id = $1 FOR UPDATE', [contextId]);
+        const racing = Array.from({ length: 8 }, (_, i) =>
+          small.app.services.history.append(
+            {
+              contextId,
+              modelId: sentiment,
+              input: `racing ${i}`,
+              output: { label: 'positive' },
+              parameters: {},
+              latencyMs: 1,
+            },
+            5,
+          ),
+        );
+        // Wait until all eight are queued on the lock (their snapshots are taken by then).
+        for (let waiting = 0; waiting < 8;) {
+          const [{ n }] = await small.app.dataSource.query(
+            `SELECT count(*)::int AS n FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          );
+          waiting = n;
+        }
+        await holder.commitTransaction();
+        await holder.release();
+        await Promise.all(racing);
+        const raced = await small.app.dataSource.query(
+          'SELECT sequence FROM history_entries WHERE context_id = $1 ORDER BY sequence',
+          [contextId],
+        );
+        expect(raced.map((r: { sequence: number }) => r.sequence)).toEqual([12, 13, 14, 15, 16]);
       } finally {
         await small.stop();
       }

@@ -76,23 +76,11 @@ export class HistoryService {
    */
   async append(entry: NewHistoryEntry, limit: number): Promise<HistoryEntry> {
     const id = randomUUID();
-    // One statement, so one round trip and its own transaction: the UPDATE's row lock
-    // serialises appenders of one context (a waiting one re-reads the incremented value),
-    // the entry takes that number, and entries beyond the limit go.
+    // One round trip (migrations/1764000200000-append-history-function.ts): numbered under
+    // the context row's lock, inserted, and the entries beyond the limit deleted.
     const [row] = await queryRows(
       this.dataSource,
-      `WITH next AS (
-         UPDATE contexts SET last_sequence = last_sequence + 1
-         WHERE id = $2 AND expires_at > now() RETURNING last_sequence
-       ), inserted AS (
-         INSERT INTO history_entries (id, context_id, sequence, model_id, input, output, parameters, latency_ms)
-         SELECT $1, $2, next.last_sequence, $3, $4, $5, $6::jsonb, $7 FROM next
-         RETURNING *
-       ), trimmed AS (
-         DELETE FROM history_entries
-         WHERE context_id = $2 AND sequence <= (SELECT last_sequence FROM next) - $8
-       )
-       SELECT * FROM inserted`,
+      'SELECT * FROM append_history_entry($1, $2, $3, $4, $5, $6::jsonb, $7, $8)',
       [
         id,
         entry.contextId,
