@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { type PubSub } from '../realtime/pubsub';
 
@@ -38,7 +39,11 @@ export class ReplicaRowCache<T> {
   private readonly rows: LRUCache<string, Entry<T>>;
   private readonly loading = new Map<string, Promise<T | null>>();
   private generation = 0;
+  /** While pub/sub may be losing messages, copies are neither served nor kept. */
+  private suspended = false;
   private stopListening: (() => void) | undefined;
+  /** Marks this replica's own messages, which it has acted on before sending them. */
+  private readonly origin = randomUUID();
 
   constructor(private readonly options: RowCacheOptions<T>) {
     this.rows = new LRUCache<string, Entry<T>>({
@@ -47,16 +52,23 @@ export class ReplicaRowCache<T> {
     });
   }
 
-  /** Starts following changes made on other replicas; a reconnect forgets everything. */
+  /**
+   * Starts following changes made on other replicas. While pub/sub is down (changes may be
+   * missed) rows are read from the database each time, and copies kept before are forgotten.
+   */
   async start(): Promise<void> {
     this.stopListening = await this.options.pubSub.listen(this.options.topic, (message) => {
-      const id = (message as { id?: unknown } | null)?.id;
-      if (typeof id === 'string') {
+      const { id, origin } = (message ?? {}) as { id?: unknown; origin?: unknown };
+      if (typeof id === 'string' && origin !== this.origin) {
         this.forget(id);
         this.options.onChange?.(id);
       }
     });
-    this.options.pubSub.onReconnect?.(() => this.clear());
+    this.suspended = !this.options.pubSub.delivering;
+    this.options.pubSub.onDelivery((complete) => {
+      this.clear();
+      this.suspended = !complete;
+    });
   }
 
   stop(): void {
@@ -70,7 +82,7 @@ export class ReplicaRowCache<T> {
 
   /** The rows of `ids` in order (null where none exists); misses are read in one query. */
   async getMany(ids: readonly string[]): Promise<(T | null)[]> {
-    if (this.options.ttlMs === 0) {
+    if (this.options.ttlMs === 0 || this.suspended) {
       return this.read(ids);
     }
     const missing = new Set<string>();
@@ -111,7 +123,7 @@ export class ReplicaRowCache<T> {
   async changed(id: string): Promise<void> {
     this.forget(id);
     this.options.onChange?.(id);
-    await this.options.pubSub.publish(this.options.topic, { id });
+    await this.options.pubSub.publish(this.options.topic, { id, origin: this.origin });
   }
 
   /** Forgets one row on this replica only (what a change message does). */

@@ -13,8 +13,14 @@ export interface PubSub extends TypeGraphQLPubSub {
   subscribe(topic: string): AsyncIterableIterator<unknown>;
   /** Callback style, for streams that must buffer live messages while they replay. */
   listen(topic: string, onMessage: (payload: unknown) => void): Promise<() => void>;
-  /** Called after the subscriber connection comes back: messages sent meanwhile were lost. */
-  onReconnect(listener: () => void): void;
+  /**
+   * Told `false` when messages may stop arriving (the subscriber connection is lost; those
+   * published meanwhile are never delivered), and `true` once delivery is whole again (the
+   * connection is back and its channels are subscribed again).
+   */
+  onDelivery(listener: (complete: boolean) => void): void;
+  /** Whether every message published now will be delivered here (see `onDelivery`). */
+  readonly delivering: boolean;
   close(): Promise<void>;
 }
 
@@ -22,11 +28,17 @@ function wrap(
   engine: PubSubEngine,
   mode: PubSub['mode'],
   close: () => Promise<void>,
-  onReconnect: PubSub['onReconnect'] = () => undefined,
+  delivery: { on: PubSub['onDelivery']; complete: () => boolean } = {
+    on: () => undefined,
+    complete: () => true,
+  },
 ): PubSub {
   return {
     mode,
-    onReconnect,
+    onDelivery: delivery.on,
+    get delivering() {
+      return delivery.complete();
+    },
     publish: (topic, payload) => engine.publish(topic, payload),
     subscribe: (topic) => engine.asyncIterableIterator(topic),
     async listen(topic, onMessage) {
@@ -44,13 +56,22 @@ export function createInProcessPubSub(): PubSub {
 /** Takes two dedicated connections: a subscribed Redis connection can do nothing else. */
 export function createRedisPubSub(publisher: Redis, subscriber: Redis): PubSub {
   const engine = new RedisPubSub({ publisher, subscriber });
-  let connected = subscriber.status === 'ready';
-  const listeners: (() => void)[] = [];
-  subscriber.on('ready', () => {
-    if (connected) {
-      listeners.forEach((listener) => listener());
+  const listeners: ((complete: boolean) => void)[] = [];
+  let complete = subscriber.status === 'ready';
+  const tell = (now: boolean) => {
+    if (now !== complete) {
+      complete = now;
+      listeners.forEach((listener) => listener(now));
     }
-    connected = true;
+  };
+  subscriber.on('close', () => tell(false));
+  subscriber.on('ready', () => {
+    // ioredis sends SUBSCRIBE for the channels again just before it emits 'ready': a PING
+    // queued behind them is answered once they are in effect.
+    subscriber.ping().then(
+      () => tell(subscriber.status === 'ready'),
+      () => undefined, // lost again: the next 'ready' asks again
+    );
   });
   return wrap(
     engine,
@@ -58,6 +79,6 @@ export function createRedisPubSub(publisher: Redis, subscriber: Redis): PubSub {
     async () => {
       await engine.close();
     },
-    (listener) => listeners.push(listener),
+    { on: (listener) => listeners.push(listener), complete: () => complete },
   );
 }

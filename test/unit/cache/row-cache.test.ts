@@ -127,19 +127,29 @@ describe('ReplicaRowCache', () => {
     expect(await after).toEqual({ id: 'a', role: 'DISABLED' });
   });
 
-  it('forgets everything when the pub/sub connection comes back, since messages were lost', async () => {
-    const listeners: (() => void)[] = [];
+  it('reads the database while pub/sub may be losing messages, and keeps copies again after', async () => {
+    const listeners: ((complete: boolean) => void)[] = [];
     const pubSub = {
       ...createInProcessPubSub(),
-      onReconnect: (l: () => void) => listeners.push(l),
+      delivering: true,
+      onDelivery: (listener: (complete: boolean) => void) => listeners.push(listener),
     };
     const db = table({ a: 'USER' });
     const { cache } = cacheOver(db, pubSub);
     await cache.start();
     await cache.get('a');
-    listeners.forEach((listener) => listener());
     await cache.get('a');
-    expect(db.queries).toEqual([['a'], ['a']]);
+    expect(db.queries).toHaveLength(1);
+
+    listeners.forEach((listener) => listener(false)); // the subscriber connection is lost
+    await cache.get('a');
+    await cache.get('a');
+    expect(db.queries).toHaveLength(3);
+
+    listeners.forEach((listener) => listener(true)); // subscribed again
+    await cache.get('a');
+    await cache.get('a');
+    expect(db.queries).toHaveLength(4);
   });
 
   it('reads the database every time when its lifetime is 0', async () => {
