@@ -22,9 +22,16 @@ function mapAsyncIterable<T, U>(
   const mapped: AsyncIterableIterator<U> = {
     async next() {
       const step = await iterator.next();
-      return step.done
-        ? { done: true, value: undefined }
-        : { done: false, value: await map(step.value) };
+      if (step.done) {
+        return { done: true, value: undefined };
+      }
+      try {
+        return { done: false, value: await map(step.value) };
+      } catch (error) {
+        // As graphql-js does: a failed mapping ends the source (and its pub/sub listener).
+        await iterator.return?.().catch(() => undefined);
+        throw error;
+      }
     },
     async return() {
       await iterator.return?.();
@@ -123,7 +130,10 @@ export function createSharedSubscribe(passThrough: ReadonlySet<string>) {
       documentIds.set(args.document, documentId);
     }
     const variables = args.variableValues ?? {};
-    const values = [...used].sort().map((name) => [name, variables[name] ?? null]);
+    // Given or not is part of the key: an omitted variable takes its default, which `null` does not.
+    const values = [...used]
+      .sort()
+      .map((name) => (Object.hasOwn(variables, name) ? [name, variables[name]] : [name]));
     return JSON.stringify([
       documentId,
       args.operationName ?? null,

@@ -63,13 +63,12 @@ const MAX_CACHED_DOCUMENTS = 1_000;
 
 /**
  * Subscription fields whose per-event resolver returns a function of the event alone
- * (`contextHistory` returns the entry, `contextUpdated` the new state): their arguments only
- * choose the stream, so subscribers that differ in them can share an event's answer.
+ * (`contextHistory` returns the entry): their arguments only choose the stream, so
+ * subscribers that differ in them can share an event's answer. (`contextUpdated` would
+ * qualify too, but each of its subscribers decodes its own copy of the event, so nothing
+ * would be shared.)
  */
-const PASS_THROUGH_SUBSCRIPTIONS: ReadonlySet<string> = new Set([
-  'contextHistory',
-  'contextUpdated',
-]);
+const PASS_THROUGH_SUBSCRIPTIONS: ReadonlySet<string> = new Set(['contextHistory']);
 
 interface Connection {
   userId?: string;

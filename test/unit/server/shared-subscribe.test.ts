@@ -151,6 +151,20 @@ describe('createSharedSubscribe', () => {
     expect(t.labelCalls()).toBe(5);
   });
 
+  it('tells an omitted variable, which takes its default, from one given as null', async () => {
+    const t = setup();
+    const query =
+      'subscription($topic: String!, $prefix: String = ">") { passThrough(topic: $topic) { label(prefix: $prefix) } }';
+    const omitted = await open(t, query, { topic: 't' }, alice);
+    const given = await open(t, query, { topic: 't', prefix: null }, alice);
+    const answers = [omitted.next(), given.next()];
+    t.emit({ n: 3 });
+    const labels = (await Promise.all(answers)).map(
+      (r) => (r.value.data as { passThrough: { label: string } }).passThrough.label,
+    );
+    expect(labels).toEqual(['>USER:3', 'USER:3']);
+  });
+
   it('ends the source when a subscriber leaves', async () => {
     const t = setup();
     const stream = await open(t, QUERY, { topic: 't' }, alice);
