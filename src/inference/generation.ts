@@ -1,3 +1,4 @@
+import { nextTurn } from './micro-batcher';
 import { createRng, sampleToken } from './sampling';
 import { type EffectiveParameters } from './types';
 
@@ -116,7 +117,7 @@ export class GenerationScheduler {
           }
         });
         // Let other work (GraphQL requests, new arrivals) run between steps.
-        await new Promise((r) => setImmediate(r));
+        await nextTurn();
       }
     } finally {
       this.looping = false;

@@ -28,7 +28,8 @@ export interface Batched<O> {
  * other I/O served in between.
  */
 const SETTLE_CHUNK = 8;
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** Resolves on the event loop's next turn, after pending I/O and timers have had theirs. */
+export const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export class QueueFullError extends Error {
   override readonly name = 'QueueFullError';

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -144,7 +145,7 @@ export class ModelRegistry {
     // Load before inserting: a broken file is refused with nothing written, and the specs
     // recorded are the model's real ones. The loaded handle then serves the new model.
     let specs: { inputs: TensorSpec[]; outputs: TensorSpec[] } = { inputs: [], outputs: [] };
-    const probe = { ...row, id: `probe:${row.name}@${row.version}:${Date.now()}` } as ModelEntity;
+    const probe = { ...row, id: `probe:${row.name}@${row.version}:${randomUUID()}` } as ModelEntity;
     let handle: ModelHandle | undefined;
     try {
       handle = await this.open(probe);

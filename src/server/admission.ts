@@ -1,5 +1,12 @@
 import { type IncomingMessage, type ServerResponse } from 'node:http';
 
+declare module 'node:http' {
+  interface IncomingMessage {
+    /** When the request arrived (`performance.now()`), before it waited for its turn. */
+    receivedAt?: number;
+  }
+}
+
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /**
@@ -10,9 +17,10 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => void;
  * Without it a saturated server takes every request whose bytes have arrived in one poll
  * phase: with 64 clients answered in lockstep that is 64 requests' worth of synchronous work
  * (parsing, validation, resolvers up to their first I/O) before a timer can fire, so the
- * event loop stalls for tens of milliseconds and keep-alive pings, health checks and
- * subscription deliveries wait behind it. Throughput is unchanged: the same work is done in
- * smaller slices. A waiting request's body stays buffered in its stream.
+ * event loop stalls for tens of milliseconds and WebSocket pings, subscription deliveries and
+ * model results wait behind it. Throughput is unchanged: the same work is done in smaller
+ * slices. HTTP requests (health checks too) keep their arrival order; a waiting request's
+ * body stays buffered in its stream, and `receivedAt` lets latency include the wait.
  */
 export function admitPerTurn(handler: Handler, perTurn: number): Handler {
   const waiting: [IncomingMessage, ServerResponse][] = [];
@@ -38,6 +46,7 @@ export function admitPerTurn(handler: Handler, perTurn: number): Handler {
   };
 
   return (req, res) => {
+    req.receivedAt = performance.now();
     if (!turnScheduled) {
       turnScheduled = true;
       setImmediate(turn);

@@ -149,8 +149,8 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
         metrics.inferenceBatchSize.observe({ model: modelLabel(model) }, size),
     });
     disposers.push(() => registry.close());
-    // A model deleted on another replica: its session here is released too.
-    models.onDeleted((modelId) => void registry.release(modelId));
+    // A model deleted here or on another replica: its session here is released.
+    models.onChanged((modelId) => void registry.release(modelId));
     const loadMonitor = new LoadMonitor();
     disposers.push(async () => loadMonitor.stop());
     const inference = new InferenceService({

@@ -107,14 +107,15 @@ export async function createHttpServer(deps: HttpDeps): Promise<{
   app.use(requestLogging(logger));
 
   app.use((req, res, next) => {
-    const end = metrics.httpDuration.startTimer();
+    // From arrival: the time a request waited for its turn (admitPerTurn) is latency too.
+    const started = req.receivedAt ?? performance.now();
     res.on('finish', () => {
       const labels = {
         method: req.method,
         route: routeOf(req.originalUrl),
         status_code: String(res.statusCode),
       };
-      end(labels);
+      metrics.httpDuration.observe(labels, (performance.now() - started) / 1000);
       metrics.httpRequests.inc(labels);
     });
     next();

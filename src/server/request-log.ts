@@ -34,7 +34,7 @@ export function requestLogging(logger: Logger): RequestHandler {
     req.id = id;
     req.log = logger;
     res.setHeader('X-Request-Id', id);
-    const started = performance.now();
+    const started = req.receivedAt ?? performance.now();
     res.once('finish', () => {
       const failed = res.statusCode >= 500;
       const level = failed ? 'error' : 'info';

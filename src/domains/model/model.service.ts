@@ -37,7 +37,7 @@ export type NewModel = Omit<ModelEntity, 'id' | 'createdAt' | 'deletedAt' | 'inp
 export class ModelService {
   private readonly repo: Repository<ModelEntity>;
   private readonly rows: ReplicaRowCache<ModelEntity>;
-  private readonly deletedListeners: ((modelId: string) => void)[] = [];
+  private readonly changeListeners: ((modelId: string) => void)[] = [];
 
   constructor(
     dataSource: DataSource,
@@ -56,7 +56,7 @@ export class ModelService {
         return valid.length ? this.repo.findBy({ id: In(valid) }) : Promise.resolve([]);
       },
       idOf: (model) => model.id,
-      onChange: (id) => this.deletedListeners.forEach((listener) => listener(id)),
+      onChange: (id) => this.changeListeners.forEach((listener) => listener(id)),
     });
   }
 
@@ -69,9 +69,12 @@ export class ModelService {
     this.rows.stop();
   }
 
-  /** Called when a model is deleted here or on another replica (to release its session). */
-  onDeleted(listener: (modelId: string) => void): void {
-    this.deletedListeners.push(listener);
+  /**
+   * Called when a model row changes here or on another replica (to release its session).
+   * Deletion is the only change a model row has.
+   */
+  onChanged(listener: (modelId: string) => void): void {
+    this.changeListeners.push(listener);
   }
 
   /**

@@ -8,7 +8,13 @@ const response = {} as ServerResponse;
 describe('admitPerTurn', () => {
   it('starts a burst a few requests per turn, in arrival order, with other work served between', async () => {
     const started: number[] = [];
-    const handle = admitPerTurn((req) => started.push((req as unknown as { n: number }).n), 2);
+    const arrivals: (number | undefined)[] = [];
+    const handledAt: number[] = [];
+    const handle = admitPerTurn((req) => {
+      started.push((req as unknown as { n: number }).n);
+      arrivals.push(req.receivedAt);
+      handledAt.push(performance.now());
+    }, 2);
     let startedWhenOtherWorkRan = -1;
     for (let n = 1; n <= 8; n++) {
       handle(request(n), response); // eight requests read in one poll phase
@@ -18,6 +24,9 @@ describe('admitPerTurn', () => {
 
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(started).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    // Each request knows when it arrived, so its latency includes the wait for its turn.
+    expect(arrivals.every((at, i) => at !== undefined && at <= handledAt[i]!)).toBe(true);
+    expect(arrivals[7]!).toBeLessThan(handledAt[7]!);
     expect(startedWhenOtherWorkRan).toBeGreaterThan(0);
     expect(startedWhenOtherWorkRan).toBeLessThan(8);
   });
