@@ -21,6 +21,12 @@ export interface RowCacheOptions<T> {
   readonly onChange?: (id: string) => void;
 }
 
+/** What a service that keeps a kind of row takes from configuration. */
+export type RowCacheSettings = Pick<RowCacheOptions<unknown>, 'ttlMs' | 'onLookup'>;
+
+/** No copies: every lookup reads the database. */
+export const NO_ROW_COPIES: RowCacheSettings = { ttlMs: 0 };
+
 interface Entry<T> {
   readonly row: T | null;
 }
@@ -127,13 +133,13 @@ export class ReplicaRowCache<T> {
   }
 
   /** Forgets one row on this replica only (what a change message does). */
-  forget(id: string): void {
+  private forget(id: string): void {
     this.generation += 1;
     this.rows.delete(id);
     this.loading.delete(id);
   }
 
-  clear(): void {
+  private clear(): void {
     this.generation += 1;
     this.rows.clear();
     this.loading.clear();

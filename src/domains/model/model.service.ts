@@ -1,5 +1,5 @@
 import { In, IsNull, type DataSource, type Repository } from 'typeorm';
-import { ReplicaRowCache } from '../../cache/row-cache';
+import { NO_ROW_COPIES, ReplicaRowCache, type RowCacheSettings } from '../../cache/row-cache';
 import { badInput } from '../../graphql/errors';
 import { isUuid, parseId } from '../../graphql/ids';
 import { type PubSub } from '../../realtime/pubsub';
@@ -39,13 +39,7 @@ export class ModelService {
   private readonly rows: ReplicaRowCache<ModelEntity>;
   private readonly changeListeners: ((modelId: string) => void)[] = [];
 
-  constructor(
-    dataSource: DataSource,
-    pubSub: PubSub,
-    rowCache: { readonly ttlMs: number; readonly onLookup?: (hit: boolean) => void } = {
-      ttlMs: 0,
-    },
-  ) {
+  constructor(dataSource: DataSource, pubSub: PubSub, rowCache: RowCacheSettings = NO_ROW_COPIES) {
     this.repo = dataSource.getRepository(ModelEntity);
     this.rows = new ReplicaRowCache({
       ...rowCache,

@@ -2,7 +2,7 @@ import { In, QueryFailedError, type DataSource, type Repository } from 'typeorm'
 import { AppError, ErrorCode, badInput, conflict, forbidden, notFound } from '../../graphql/errors';
 import { isUuid, parseId } from '../../graphql/ids';
 import { decodeCursor, encodeCursor, isIsoTimestamp } from '../../graphql/pagination';
-import { ReplicaRowCache } from '../../cache/row-cache';
+import { NO_ROW_COPIES, ReplicaRowCache, type RowCacheSettings } from '../../cache/row-cache';
 import { type PubSub } from '../../realtime/pubsub';
 import { Topic, type UserEvent } from '../../realtime/topics';
 import { type IssuedToken, type JwtService } from '../../security/jwt';
@@ -40,9 +40,7 @@ export class UserService {
     private readonly jwt: JwtService,
     private readonly pubSub: PubSub,
     private readonly loginThrottle?: LoginThrottle,
-    rowCache: { readonly ttlMs: number; readonly onLookup?: (hit: boolean) => void } = {
-      ttlMs: 0,
-    },
+    rowCache: RowCacheSettings = NO_ROW_COPIES,
   ) {
     this.repo = dataSource.getRepository(User);
     this.rows = new ReplicaRowCache({
